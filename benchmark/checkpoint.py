@@ -1,0 +1,172 @@
+"""Checkpoints: network weights as safetensors, training state loadable with ``weights_only=True``.
+
+A checkpoint is a pair in ``<run>/checkpoints/``:
+
+- ``<stage>_<iteration>.safetensors``: ``method.state_dict()`` (every sub-network and buffer);
+- ``<stage>_<iteration>.state.pt``: iteration, stage, optimizers, schedulers, loss scalers, RNG states and
+  EMA weights -- only tensors and plain containers, so ``torch.load(..., weights_only=True)`` reads it.
+
+``latest.json`` names the newest complete pair and is written last, atomically: a crash mid-save leaves the
+previous checkpoint as the latest, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from benchmark.io import atomic_path, atomic_write_json
+
+LATEST = "latest.json"
+_NAME = re.compile(r"^(?P<stage>[A-Za-z0-9_]+)_(?P<it>\d{8})\.safetensors$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable or does not fit the method."""
+
+
+@dataclass(frozen=True)
+class CheckpointRef:
+    weights: Path
+    state: Path
+    stage: str
+    iteration: int  # iterations completed in ``stage``
+
+
+def save_weights(module: nn.Module, path: Path) -> None:
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp))
+
+
+def load_weights(module: nn.Module, path: str | Path, strict: bool = True) -> None:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist; pass a run directory, its checkpoints/ "
+                              f"folder or a .safetensors file")
+    try:
+        tensors = load_file(str(path))
+    except Exception as exc:
+        raise CheckpointError(f"checkpoint {path} is not a readable safetensors file ({exc})") from exc
+    missing, unexpected = _compare_keys(module.state_dict(), tensors)
+    if strict and (missing or unexpected):
+        raise CheckpointError(
+            f"checkpoint {path} does not fit this method's networks: {len(missing)} missing keys "
+            f"(e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]}); was it trained "
+            f"with another method or config?")
+    module.load_state_dict(tensors, strict=strict)
+
+
+def _compare_keys(expected: Mapping[str, Any], got: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    return sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
+
+
+def rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"kind": np_state[0], "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+                  "pos": int(np_state[2]), "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(ckpt_dir: Path, method: nn.Module, stage: str, iteration: int,
+                    training_state: Mapping[str, Any], keep: int | None = None) -> CheckpointRef:
+    """Write a weights + state pair, then point ``latest.json`` at it; prune to the last ``keep``."""
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{stage}_{iteration:08d}"
+    ref = CheckpointRef(ckpt_dir / f"{stem}.safetensors", ckpt_dir / f"{stem}.state.pt", stage, iteration)
+    save_weights(method, ref.weights)
+    state = dict(training_state, stage=stage, iteration=iteration)
+    with atomic_path(ref.state) as tmp:
+        torch.save(state, tmp)
+    atomic_write_json(ckpt_dir / LATEST, {"weights": ref.weights.name, "state": ref.state.name,
+                                          "stage": stage, "iteration": iteration})
+    if keep:
+        prune(ckpt_dir, keep, protect=ref)
+    return ref
+
+
+def list_checkpoints(ckpt_dir: Path) -> list[CheckpointRef]:
+    refs = []
+    for path in sorted(ckpt_dir.glob("*.safetensors")):
+        m = _NAME.match(path.name)
+        state = path.with_name(path.name.replace(".safetensors", ".state.pt"))
+        if m and state.is_file():
+            refs.append(CheckpointRef(path, state, m["stage"], int(m["it"])))
+    return refs
+
+
+def prune(ckpt_dir: Path, keep: int, protect: CheckpointRef) -> None:
+    """Keep the newest ``keep`` checkpoints of each stage (a finished stage keeps its last one)."""
+    by_stage: dict[str, list[CheckpointRef]] = {}
+    for ref in list_checkpoints(ckpt_dir):
+        by_stage.setdefault(ref.stage, []).append(ref)
+    for refs in by_stage.values():
+        refs.sort(key=lambda r: r.iteration)
+        for ref in refs[:-keep]:
+            if ref != protect:
+                ref.weights.unlink(missing_ok=True)
+                ref.state.unlink(missing_ok=True)
+
+
+def latest_checkpoint(ckpt_dir: Path) -> CheckpointRef | None:
+    pointer = ckpt_dir / LATEST
+    if not pointer.is_file():
+        return None
+    try:
+        meta = json.loads(pointer.read_text())
+        ref = CheckpointRef(ckpt_dir / meta["weights"], ckpt_dir / meta["state"], meta["stage"],
+                            int(meta["iteration"]))
+    except (ValueError, KeyError) as exc:
+        raise CheckpointError(f"{pointer} is corrupt ({exc}); delete it to fall back to an older "
+                              f"checkpoint or start the run afresh") from exc
+    if not (ref.weights.is_file() and ref.state.is_file()):
+        raise CheckpointError(f"{pointer} names {ref.weights.name}, which is missing; delete {pointer} "
+                              f"or the run directory to start afresh")
+    return ref
+
+
+def load_training_state(ref: CheckpointRef) -> dict[str, Any]:
+    try:
+        return torch.load(ref.state, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"training state {ref.state} cannot be read ({exc})") from exc
+
+
+def resolve_weights(path: str | Path) -> Path:
+    """A run directory, its ``checkpoints/`` folder or a ``.safetensors`` file -> the weights file."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    for ckpt_dir in (path / "checkpoints", path):
+        if (ckpt_dir / LATEST).is_file():
+            ref = latest_checkpoint(ckpt_dir)
+            assert ref is not None
+            return ref.weights
+    raise CheckpointError(f"no checkpoint at {path}: expected a .safetensors file, a run directory or its "
+                          f"checkpoints/ folder holding {LATEST}")

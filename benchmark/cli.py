@@ -1,0 +1,294 @@
+"""``python -m benchmark``: list, config, train, generate, run, evaluate, report, data, segmenter, bench."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+DEFAULT_OUT = Path("results")
+
+
+class CLIError(Exception):
+    """A user error: printed as one sentence, exit status 2."""
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+
+def _registry_names(kind: str) -> list[str]:
+    from benchmark import registry
+
+    return getattr(registry, kind).names()
+
+
+def _check_name(kind: str, name: str) -> str:
+    from benchmark import registry
+
+    reg = getattr(registry, kind)
+    if name not in reg:
+        label = reg.kind
+        raise CLIError(f"unknown {label} {name!r}; valid {label}s: {', '.join(reg.names())}")
+    return name
+
+
+def _methods_arg(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise CLIError("--methods is empty; give a comma-separated list such as spade,slnp")
+    return [_check_name("METHODS", n) for n in names]
+
+
+def _config(args: argparse.Namespace, method: str):
+    from benchmark.config import load_config
+
+    _check_name("DATASETS", args.dataset)
+    overrides = list(args.set or [])
+    if getattr(args, "iters", None) is not None:
+        overrides.append(f"train.iters={args.iters}")
+    if getattr(args, "amp", None):
+        overrides.append(f"train.amp={args.amp!r}")
+    if getattr(args, "data_root", None):
+        overrides.append(f"data.root={str(args.data_root)!r}")
+    if getattr(args, "seed", None) is not None:
+        overrides.append(f"seed={args.seed}")
+    cfg = load_config(method, args.dataset, args.preset, overrides)
+    if getattr(args, "iters", None) is not None:
+        # --iters applies to every stage of a multi-stage method
+        for stage in cfg["train"].get("stages", {}).values():
+            if isinstance(stage, dict) and "iters" in stage:
+                stage["iters"] = min(stage["iters"], args.iters)
+    return cfg
+
+
+def _add_common(p: argparse.ArgumentParser, *, method: bool = True, methods: bool = False) -> None:
+    if method:
+        p.add_argument("--method", required=True, help="method name (see `list`)")
+    if methods:
+        p.add_argument("--methods", required=True, type=str, help="comma-separated method names")
+    p.add_argument("--dataset", default="synthetic", help="dataset name (see `list`); default: synthetic")
+    p.add_argument("--preset", default="tiny", choices=("tiny", "paper"),
+                   help="tiny: CPU-sized (default); paper: the published architecture and schedule")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config key (repeatable)")
+    p.add_argument("--data-root", type=Path, help="dataset root directory (sets data.root)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output root (default: results/)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (sets seed)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+# -- commands ----------------------------------------------------------------------------------------
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from benchmark import registry
+
+    registry.load_builtins()
+    for title, reg in (("methods", registry.METHODS), ("datasets", registry.DATASETS),
+                       ("metrics", registry.METRICS), ("protocols", registry.PROTOCOLS)):
+        print(f"{title}:")
+        entries = reg.entries()
+        width = max((len(e.name) for e in entries), default=0)
+        for e in entries:
+            src = "" if e.source == "built-in" else f"  [{e.source}]"
+            print(f"  {e.name:<{width}}  {e.description}{src}")
+        if not entries:
+            print("  (none)")
+    if registry.PLUGIN_ERRORS:
+        print("plugins that failed to load:")
+        for source, err in registry.PLUGIN_ERRORS.items():
+            print(f"  {source}: {err}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from mmengine.config import Config
+
+    from benchmark.config import to_plain
+
+    cfg = _config(args, _check_name("METHODS", args.method))
+    print(Config(to_plain(cfg)).pretty_text)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from benchmark.pipeline import train_run
+
+    cfg = _config(args, _check_name("METHODS", args.method))
+    outcome = train_run(cfg, args.out, resume=args.resume, device=args.device, argv=sys.argv,
+                        progress=not args.no_progress, stop_after=args.stop_after)
+    if outcome.reused:
+        print(f"{args.method}: reusing the finished run {outcome.run_dir} (same config hash)")
+    elif not outcome.completed:
+        print(f"{args.method}: stopped after {args.stop_after} iterations; continue with --resume "
+              f"-> {outcome.run_dir}")
+    else:
+        print(f"{args.method}: trained in {outcome.seconds:.1f} s -> {outcome.run_dir}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from benchmark import pipeline
+
+    method_name = _check_name("METHODS", args.method)
+    cfg = _config(args, method_name)
+    if args.official_checkpoint:
+        from benchmark.datasets import dataset_info
+        from benchmark.registry import METHODS
+
+        info = dataset_info(cfg["data"])
+        method = METHODS.get(method_name).from_official(str(args.official_checkpoint), cfg, info)
+        method = method.to(pipeline.pick_device(args.device, pipeline.DistInfo())).eval()
+    else:
+        ckpt_path = Path(args.checkpoint)
+        if (ckpt_path / "config.json").is_file():
+            method, cfg, _ = pipeline.load_trained(ckpt_path, args.device)
+        else:
+            method, _ = pipeline.load_method_from_weights(cfg, ckpt_path, args.device)
+    style = None
+    if args.style:
+        from benchmark.style import load_style_image
+
+        style = load_style_image(args.style, cfg["data"])
+    t0 = time.time()
+    n = pipeline.generate_split(method, cfg, args.out, split=args.split, num_images=args.num_images,
+                                num_samples=args.num_samples, style=style, progress=not args.no_progress)
+    if args.save_attention:
+        if not hasattr(method, "attention_maps"):
+            raise CLIError(f"--save-attention: method {method_name!r} has no attention maps")
+        from benchmark.attention import save_attention
+
+        save_attention(method, cfg, args.out.with_name(args.out.name + "_attention"), num_images=args.num_images or 8)
+    print(f"wrote {n} images to {args.out} in {time.time() - t0:.1f} s")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchmark import pipeline, runs
+
+    names = _methods_arg(args.methods)
+    configs = {m: _config(args, m) for m in names}  # every config resolves before anything trains
+    for name, cfg in configs.items():
+        t0 = time.time()
+        outcome = pipeline.train_run(cfg, args.out, resume=None, device=args.device, argv=sys.argv,
+                                     progress=not args.no_progress)
+        if outcome.reused:
+            print(f"[{name}] reusing the finished run {outcome.run_dir}")
+        else:
+            print(f"[{name}] trained in {outcome.seconds:.1f} s -> {outcome.run_dir}")
+        images = outcome.run_dir / "images"
+        if not images.is_dir():
+            method, cfg_run, _ = pipeline.load_trained(outcome.run_dir, args.device)
+            n = pipeline.generate_split(method, cfg_run, images, num_images=args.num_images,
+                                        progress=not args.no_progress)
+            runs.update_manifest(outcome.run_dir, generated_images=n)
+            print(f"[{name}] generated {n} images -> {images}")
+        print(f"[{name}] done in {time.time() - t0:.1f} s")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from benchmark.config import load_data_config
+    from benchmark.datasets.check import check_dataset
+
+    _check_name("DATASETS", args.dataset)
+    overrides = list(args.set or [])
+    if args.root:
+        overrides.append(f"data.root={str(args.root)!r}")
+    data_cfg = load_data_config(args.dataset, args.preset, overrides)
+    report = check_dataset(data_cfg)
+    print(report.format())
+    return 0 if report.ok else 1
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from benchmark.bench import run_bench
+
+    names = _methods_arg(args.methods)
+    configs = {m: _config(args, m) for m in names}
+    path = run_bench(configs, args.out, steps=args.steps, warmup=args.warmup, device=args.device)
+    print(f"wrote {path}")
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmark",
+                                     description="SISBench: train, generate and evaluate semantic image "
+                                                 "synthesis methods under one harness.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list methods, datasets, metrics and protocols")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("config", help="print the resolved config of a method on a dataset")
+    _add_common(p)
+    p.add_argument("--iters", type=int, default=None)
+    p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("train", help="train one method")
+    _add_common(p)
+    p.add_argument("--iters", type=int, default=None,
+                   help="training iterations (sets train.iters; caps each stage of multi-stage methods)")
+    p.add_argument("--amp", choices=("off", "bf16", "fp16"), default=None, help="mixed precision")
+    p.add_argument("--resume", action="store_true", help="continue an unfinished run from its last checkpoint")
+    p.add_argument("--stop-after", type=int, default=None,
+                   help="train at most N iterations in this call, checkpoint, and stop (resume later)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("generate", help="generate images with a trained or official checkpoint")
+    _add_common(p)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", type=Path, help="a run directory or a .safetensors file")
+    src.add_argument("--official-checkpoint", type=Path, help="an official latest_net_G.pth")
+    p.add_argument("--num-samples", type=int, default=1, help="images per label map (multimodal methods)")
+    p.add_argument("--num-images", type=int, default=None, help="label maps to use (default: the whole split)")
+    p.add_argument("--split", default=None, help="dataset split (default: the dataset's evaluation split)")
+    p.add_argument("--style", type=Path, default=None, help="style image (or directory) for style-guided methods")
+    p.add_argument("--save-attention", action="store_true", help="also save attention maps (slnp)")
+    p.set_defaults(func=cmd_generate, out=None)
+
+    p = sub.add_parser("run", help="train (or reuse), generate and evaluate several methods")
+    _add_common(p, method=False, methods=True)
+    p.add_argument("--iters", type=int, default=None,
+                   help="training iterations (sets train.iters; caps each stage of multi-stage methods)")
+    p.add_argument("--amp", choices=("off", "bf16", "fp16"), default=None)
+    p.add_argument("--num-images", type=int, default=None, help="evaluation images (default: the whole split)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("data", help="dataset tools")
+    dsub = p.add_subparsers(dest="data_command", required=True)
+    q = dsub.add_parser("check", help="validate a dataset tree and print counts and a class histogram")
+    q.add_argument("--dataset", required=True)
+    q.add_argument("--root", type=Path, default=None, help="dataset root directory")
+    q.add_argument("--preset", default="tiny", choices=("tiny", "paper"))
+    q.add_argument("--set", action="append", metavar="KEY=VALUE")
+    q.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("bench", help="training it/s, images/s and peak memory per method")
+    _add_common(p, method=False, methods=True)
+    p.add_argument("--steps", type=int, default=10, help="timed training steps per method")
+    p.add_argument("--warmup", type=int, default=2, help="untimed warm-up steps")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "generate" and args.out is None:
+        parser.error("generate needs --out DIR")
+    from benchmark.errors import USER_ERRORS
+
+    try:
+        return int(args.func(args) or 0)
+    except CLIError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; checkpoints and results written so far are intact", file=sys.stderr)
+        return 130

@@ -1,0 +1,33 @@
+"""The exceptions a user can cause; the CLI prints them as one sentence instead of a traceback."""
+
+from __future__ import annotations
+
+from benchmark.checkpoint import CheckpointError
+from benchmark.config import ConfigError
+from benchmark.registry import RegistryError
+from benchmark.trainer import TrainingError
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [CheckpointError, ConfigError, RegistryError, TrainingError,
+                                         FileNotFoundError]
+    from benchmark.datasets.check import DataCheckError
+    from benchmark.pipeline import RunError
+
+    errors += [DataCheckError, RunError]
+    try:
+        from metrics.errors import MetricError
+    except ImportError:
+        pass
+    else:
+        errors.append(MetricError)
+    try:
+        from methods.nn.perceptual import WeightsUnavailableError
+    except ImportError:
+        pass
+    else:
+        errors.append(WeightsUnavailableError)
+    return tuple(errors)
+
+
+USER_ERRORS = _user_errors()

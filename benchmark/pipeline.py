@@ -1,0 +1,159 @@
+"""The steps the CLI chains: check data, train (or reuse), load a trained run, generate a split."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from mmengine.config import Config
+from torch.utils.data import DataLoader
+
+from benchmark import checkpoint as ckpt
+from benchmark import runs
+from benchmark.datasets import build_dataset, dataset_info
+from benchmark.datasets.base import DataInfo, SISDataset
+from benchmark.trainer import DistInfo, Trainer, build_method, init_distributed, pick_device, to_device
+from benchmark.visualize import save_image
+from methods.base import Method
+
+
+class RunError(RuntimeError):
+    """A run cannot start or continue; the message names the cause and the fix."""
+
+
+@dataclass
+class TrainOutcome:
+    run_dir: Path
+    reused: bool
+    seconds: float | None = None
+    completed: bool = True
+
+
+def eval_split(cfg: Mapping[str, Any]) -> str:
+    return cfg["data"].get("eval_split", "val")
+
+
+def checked_dataset(data_cfg: Mapping[str, Any], split: str, train: bool) -> SISDataset:
+    """Build a split and run the data check before anything is trained or written."""
+    dataset = build_dataset(data_cfg, split, train=train)
+    dataset.check()
+    return dataset
+
+
+def fixed_batch(dataset: SISDataset, n: int) -> dict[str, Any]:
+    """The first ``n`` samples, collated: the sample grids show the same labels at every iteration."""
+    loader = DataLoader(dataset, batch_size=min(n, len(dataset)), shuffle=False)
+    return next(iter(loader))
+
+
+def train_run(cfg: Config, out: Path, *, resume: bool | None = None, device: str | None = None,
+              argv: list[str] | None = None, progress: bool = True,
+              stop_after: int | None = None) -> TrainOutcome:
+    """Train ``cfg`` into its run directory, or reuse a finished run with the same config hash.
+
+    ``resume``: True continues an unfinished run, False refuses to touch one, None (``run``) continues it.
+    ``stop_after``: train at most this many iterations now; the run stays unfinished (resumable).
+    """
+    run_dir = runs.run_dir_for(out, cfg)
+    if runs.is_finished(run_dir):
+        return TrainOutcome(run_dir, reused=True)
+    has_ckpt = (run_dir / "checkpoints" / ckpt.LATEST).is_file()
+    if has_ckpt and resume is False:
+        raise RunError(f"{run_dir} holds an unfinished run; pass --resume to continue it, or delete the "
+                       f"directory to start over")
+    dist_info: DistInfo = init_distributed(device)
+    train_set = checked_dataset(cfg["data"], "train", train=True)
+    val_set = checked_dataset(cfg["data"], eval_split(cfg), train=False)
+    info = train_set.info
+    dev = pick_device(device, dist_info)
+    if dist_info.is_main:
+        runs.start_run(run_dir, cfg, argv=argv, device=str(dev), world_size=dist_info.world_size)
+    trainer = Trainer(cfg, run_dir, train_set=train_set, info=info, sample_batch=fixed_batch(val_set, 8),
+                      device=device, dist_info=dist_info, progress=progress)
+    result = trainer.train(resume=has_ckpt and resume is not False, stop_after=stop_after)
+    if dist_info.is_main and not result.completed:
+        runs.update_manifest(run_dir, status="stopped", iterations=result.iterations)
+    elif dist_info.is_main:
+        runs.finish_run(run_dir, train_seconds=round(result.seconds, 2), iterations=result.iterations,
+                        weights=trainer.method.extra_info(), data=info.to_dict())
+    return TrainOutcome(run_dir, reused=False, seconds=result.seconds, completed=result.completed)
+
+
+def load_trained(run_dir: Path, device: str | None = None) -> tuple[Method, Config, DataInfo]:
+    """The method of a finished (or checkpointed) run, with EMA weights applied where it kept them."""
+    cfg = runs.load_run_config(run_dir)
+    info = dataset_info(cfg["data"])
+    dev = pick_device(device, DistInfo())
+    method = build_method(cfg, info)
+    ref = ckpt.latest_checkpoint(Path(run_dir) / "checkpoints")
+    if ref is None:
+        raise RunError(f"{run_dir} has no checkpoint yet; train it first")
+    ckpt.load_weights(method, ref.weights)
+    ema = ckpt.load_training_state(ref).get("ema") or {}
+    for name, sd in ema.items():
+        getattr(method, name).load_state_dict(sd)
+    return method.to(dev).eval(), cfg, info
+
+
+def load_method_from_weights(cfg: Config, weights: Path, device: str | None = None) -> tuple[Method, DataInfo]:
+    info = dataset_info(cfg["data"])
+    method = build_method(cfg, info)
+    ckpt.load_weights(method, ckpt.resolve_weights(weights))
+    return method.to(pick_device(device, DistInfo())).eval(), info
+
+
+def sample_stem(path: str) -> str:
+    return Path(path).stem
+
+
+@torch.no_grad()
+def generate_split(method: Method, cfg: Mapping[str, Any], out_dir: Path, *, split: str | None = None,
+                   num_images: int | None = None, num_samples: int = 1, batch_size: int | None = None,
+                   seed: int | None = None, style: torch.Tensor | None = None,
+                   progress: bool = True) -> int:
+    """Generate the evaluation split into ``out_dir`` as ``<stem>.png`` (``<stem>_<k>.png`` for k samples).
+
+    The directory appears whole or not at all: images go to ``<out_dir>.partial`` first.
+    """
+    split = split or eval_split(cfg)
+    dataset = checked_dataset(cfg["data"], split, train=False)
+    ecfg = cfg.get("eval", {})
+    n = len(dataset) if num_images is None else min(num_images, len(dataset))
+    bs = batch_size or int(ecfg.get("batch_size", 16))
+    seed = int(ecfg.get("seed", 0) if seed is None else seed)
+    device = next(method.parameters()).device
+    if num_samples > 1 and not method.multimodal:
+        raise RunError(f"method {method.name!r} produces one image per label map; --num-samples must be 1")
+    out_dir = Path(out_dir)
+    partial = out_dir.with_name(out_dir.name + ".partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    loader = DataLoader(torch.utils.data.Subset(dataset, range(n)), batch_size=bs, shuffle=False)
+    method.eval()
+    torch.manual_seed(seed)
+    written = 0
+    from tqdm import tqdm
+
+    for batch in tqdm(loader, desc=f"generate {method.name}", unit="batch", disable=not progress,
+                      file=sys.stderr):
+        batch = to_device(batch, device)
+        stems = [sample_stem(p) for p in batch["path"]]
+        if hasattr(method, "generate_samples") and num_samples > 1:
+            images = method.generate_samples(batch, num_samples)  # [B, K, 3, H, W]
+        else:
+            s = None if style is None else style.to(device).expand(len(stems), -1, -1, -1)
+            images = torch.stack([method.generate(batch, style=s) for _ in range(num_samples)], dim=1)
+        for stem, per_label in zip(stems, images, strict=True):
+            for k, img in enumerate(per_label):
+                name = f"{stem}.png" if num_samples == 1 else f"{stem}_{k}.png"
+                save_image(img, partial / name)
+                written += 1
+    if out_dir.exists():
+        import shutil
+
+        shutil.rmtree(out_dir)
+    partial.rename(out_dir)
+    return written

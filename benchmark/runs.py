@@ -1,0 +1,124 @@
+"""Run directories: where a method's training on a dataset lives, and how it is reused.
+
+``<out>/runs/<dataset>/<method>/<run_id>/`` holds ``config.py`` (resolved, non-defaults marked),
+``manifest.json`` (versions, seed, weight sources, git commit, status, timings), ``train_log.csv``,
+``checkpoints/``, ``samples/``, ``images/`` (the generated evaluation split) and ``metrics.json``.
+``run_id`` is ``<preset>-<config hash>``: a finished run with the same resolved config is reused.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import subprocess
+import sys
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from mmengine.config import Config
+
+from benchmark import checkpoint as ckpt
+from benchmark.config import config_hash, dump_config, to_plain
+from benchmark.io import atomic_write_json
+
+MANIFEST = "manifest.json"
+PACKAGES = ("torch", "torchvision", "timm", "torch-fidelity", "mmengine", "numpy", "pandas", "pillow",
+            "safetensors", "mmsegmentation", "mmcv")
+
+
+def run_id(cfg: Config) -> str:
+    return f"{cfg['preset']}-{config_hash(cfg)[:10]}"
+
+
+def run_dir_for(out: Path, cfg: Config) -> Path:
+    return Path(out) / "runs" / cfg["dataset"] / cfg["method"] / run_id(cfg)
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for pkg in PACKAGES:
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            continue
+    try:
+        from benchmark import __version__
+
+        versions["sisbench"] = __version__
+    except ImportError:
+        pass
+    return versions
+
+
+def git_commit() -> dict[str, Any]:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip() != ""
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": sha or None, "dirty": dirty if sha else None}
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        return {}
+
+
+def update_manifest(run_dir: Path, **fields: Any) -> dict[str, Any]:
+    manifest = read_manifest(run_dir)
+    manifest.update(fields)
+    atomic_write_json(Path(run_dir) / MANIFEST, manifest)
+    return manifest
+
+
+def start_run(run_dir: Path, cfg: Config, *, argv: list[str] | None = None, device: str = "cpu",
+              world_size: int = 1) -> dict[str, Any]:
+    """Create the run directory, dump the config and write the manifest (status ``running``)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dump_config(cfg, run_dir / "config.py")
+    atomic_write_json(run_dir / "config.json", to_plain(cfg))
+    previous = read_manifest(run_dir)
+    return update_manifest(
+        run_dir,
+        method=cfg["method"], dataset=cfg["dataset"], preset=cfg["preset"], run_id=run_dir.name,
+        config_hash=config_hash(cfg), seed=int(cfg.get("seed", 0)),
+        overrides=cfg.get("_meta_", {}).get("overrides", []),
+        versions=library_versions(), git=git_commit(), device=device, world_size=world_size,
+        amp=cfg["train"].get("amp", "off"), command=" ".join(argv or sys.argv),
+        started=previous.get("started") or _now(), status="running",
+    )
+
+
+def finish_run(run_dir: Path, **fields: Any) -> dict[str, Any]:
+    return update_manifest(run_dir, status="finished", finished=_now(), **fields)
+
+
+def is_finished(run_dir: Path) -> bool:
+    return read_manifest(run_dir).get("status") == "finished" and \
+        ckpt.latest_checkpoint(Path(run_dir) / "checkpoints") is not None
+
+
+def load_run_config(run_dir: Path) -> Config:
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a SISBench run directory (no config.json)")
+    return Config(json.loads(path.read_text()))
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def as_dict(cfg: Config | Mapping[str, Any]) -> dict[str, Any]:
+    return cfg.to_dict() if isinstance(cfg, Config) else dict(cfg)

@@ -1,0 +1,475 @@
+"""The one training loop every method runs under.
+
+Per stage of the method (``Method.stages``): build its optimizers and learning-rate schedules, wrap the
+stage's networks for DDP, then iterate ``train_step`` with explicit cadences for logging, sample grids and
+checkpoints. Resuming restores weights, optimizers, schedules, loss scalers, EMA, RNG states and the data
+position, so 10 + 10 resumed iterations give the weights of 20 straight ones.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import math
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm import tqdm
+
+from benchmark import checkpoint as ckpt
+from benchmark.datasets.base import DataInfo
+from benchmark.io import atomic_write_text
+from benchmark.registry import METHODS
+from benchmark.step import LocalStepContext, NonFiniteLossError
+from methods.base import Method
+
+
+class TrainingError(RuntimeError):
+    """Training stopped; the message says why and what is intact."""
+
+
+# -- distributed -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: str | None = None) -> DistInfo:
+    """Join the process group when launched by ``torchrun`` (gloo on CPU, nccl on GPU)."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) < 2:
+        return DistInfo()
+    if not dist.is_initialized():
+        use_cuda = torch.cuda.is_available() and device != "cpu"
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def pick_device(requested: str | None, dist_info: DistInfo) -> torch.device:
+    if requested and requested != "auto":
+        return torch.device(requested)
+    if torch.cuda.is_available():
+        return torch.device("cuda", dist_info.local_rank)
+    return torch.device("cpu")
+
+
+# -- data --------------------------------------------------------------------------------------------
+
+class EpochBatchSampler(Sampler[list[tuple[int, int]]]):
+    """Batches of ``(index, epoch)`` for iterations ``start..``: a seeded permutation per epoch, sharded by
+    rank, so the data a given iteration sees depends on nothing but (seed, iteration)."""
+
+    def __init__(self, length: int, batch_size: int, seed: int, start_iter: int = 0,
+                 rank: int = 0, world_size: int = 1):
+        per_step = batch_size * world_size
+        if length < per_step:
+            raise TrainingError(f"the training split has {length} images, fewer than one batch "
+                                f"({batch_size} x {world_size} processes); lower train.batch_size")
+        self.length, self.batch_size, self.seed = length, batch_size, seed
+        self.start_iter, self.rank, self.world = start_iter, rank, world_size
+        self.steps_per_epoch = length // per_step
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        it = self.start_iter
+        perm, perm_epoch = None, -1
+        while True:
+            epoch, pos = divmod(it, self.steps_per_epoch)
+            if epoch != perm_epoch:
+                g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+                perm, perm_epoch = torch.randperm(self.length, generator=g).tolist(), epoch
+            start = (pos * self.world + self.rank) * self.batch_size
+            yield [(i, epoch) for i in perm[start:start + self.batch_size]]
+            it += 1
+
+    def __len__(self) -> int:  # infinite; the trainer stops by iteration count
+        return 2**62
+
+
+class EpochIndexed(Dataset):
+    """Lets an ``(index, epoch)`` pair reach the dataset, whose augmentation is seeded by both."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
+        index, epoch = key
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+        return self.dataset[index]
+
+
+def to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+# -- schedules and EMA -------------------------------------------------------------------------------
+
+def lr_lambda(schedule: Mapping[str, Any], total_iters: int):
+    kind = schedule.get("type", "constant")
+    if kind == "constant":
+        return lambda it: 1.0
+    if kind == "linear_decay":
+        decay = max(1, int(round(total_iters * float(schedule.get("decay_fraction", 0.5)))))
+        start = total_iters - decay
+        return lambda it: 1.0 if it < start else max(0.0, (total_iters - it) / decay)
+    raise TrainingError(f"unknown train.lr_schedule.type {kind!r}; valid types: constant, linear_decay")
+
+
+class EMA:
+    """Exponential moving averages of sub-networks (their parameters; buffers are copied)."""
+
+    def __init__(self, networks: Mapping[str, nn.Module], decay: float):
+        self.decay = decay
+        self.shadow = {name: copy.deepcopy(m).eval().requires_grad_(False) for name, m in networks.items()}
+
+    @torch.no_grad()
+    def update(self, networks: Mapping[str, nn.Module]) -> None:
+        for name, module in networks.items():
+            shadow = self.shadow[name]
+            for s, p in zip(shadow.parameters(), module.parameters(), strict=True):
+                s.lerp_(p.detach(), 1.0 - self.decay)
+            for s, b in zip(shadow.buffers(), module.buffers(), strict=True):
+                s.copy_(b)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: m.state_dict() for name, m in self.shadow.items()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        for name, sd in state.items():
+            self.shadow[name].load_state_dict(sd)
+
+
+# -- logging -----------------------------------------------------------------------------------------
+
+class TrainLog:
+    """``train_log.csv``: one row per log interval (stage, iteration, losses, learning rates, it/s).
+
+    Rows are kept in memory and the file is rewritten atomically, so columns may grow between stages and a
+    resumed run drops the rows after its checkpoint."""
+
+    def __init__(self, path: Path, resume_at: tuple[str, int] | None, stage_order: tuple[str, ...]):
+        self.path = path
+        self.rows: list[dict[str, Any]] = []
+        if resume_at and path.is_file():
+            stage, it = resume_at
+            cut = stage_order.index(stage)
+            for row in csv.DictReader(path.open()):
+                s = stage_order.index(row["stage"]) if row["stage"] in stage_order else -1
+                if s < cut or (s == cut and int(row["iteration"]) <= it):
+                    self.rows.append({k: v for k, v in row.items() if v != ""})
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        self.rows.append(dict(row))
+        columns: list[str] = []
+        for r in self.rows:
+            columns += [k for k in r if k not in columns]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic_write_text(self.path, buf.getvalue())
+
+
+# -- the trainer -------------------------------------------------------------------------------------
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    method: Method
+    info: DataInfo
+    iterations: dict[str, int]
+    seconds: float
+    completed: bool = True
+
+
+def build_method(cfg: Mapping[str, Any], info: DataInfo) -> Method:
+    cls = METHODS.get(cfg["method"])
+    return cls(cfg, info)
+
+
+@contextmanager
+def ddp_wrapped(method: Method, names: tuple[str, ...], device: torch.device,
+                dist_info: DistInfo) -> Iterator[dict[str, nn.Module]]:
+    """Wrap each trained sub-network in its own DDP for the duration of a stage; unwrap afterwards."""
+    raw = {name: getattr(method, name) for name in names}
+    if dist_info.world_size == 1:
+        yield raw
+        return
+    wrapped = {}
+    for name, module in raw.items():
+        if any(p.requires_grad for p in module.parameters()):
+            ids = [device.index] if device.type == "cuda" else None
+            wrapped[name] = nn.parallel.DistributedDataParallel(module, device_ids=ids)
+        else:
+            wrapped[name] = module
+        setattr(method, name, wrapped[name])
+    try:
+        yield wrapped
+    finally:
+        for name, module in raw.items():
+            setattr(method, name, module)
+
+
+class Trainer:
+    """Trains one method on one dataset into ``run_dir``."""
+
+    def __init__(self, cfg: Mapping[str, Any], run_dir: Path, *, train_set: Dataset, info: DataInfo,
+                 sample_batch: Mapping[str, Any] | None = None, device: str | None = None,
+                 dist_info: DistInfo | None = None, progress: bool = True):
+        self.cfg = cfg
+        self.tcfg = cfg["train"]
+        self.run_dir = Path(run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.dist = dist_info or DistInfo()
+        self.device = pick_device(device, self.dist)
+        self.train_set = train_set
+        self.info = info
+        self.sample_batch = sample_batch
+        self.progress = progress and self.dist.is_main
+        amp = self.tcfg.get("amp", "off")
+        if amp == "fp16" and self.device.type != "cuda":
+            raise TrainingError("--amp fp16 needs a CUDA device; use --amp bf16 on CPU or --amp off")
+        self.amp = amp
+        seed = int(cfg.get("seed", 0))
+        torch.manual_seed(seed + self.dist.rank)
+        self.method = build_method(cfg, info).to(self.device)
+        self.seed = seed
+
+    def stage_iters(self, stage: str) -> int:
+        per_stage = (self.tcfg.get("stages") or {}).get(stage, {})
+        return int(per_stage.get("iters", self.tcfg["iters"]))
+
+    def train(self, resume: bool = False, stop_after: int | None = None) -> TrainResult:
+        """Train every stage to its configured length (resuming from the latest checkpoint if asked).
+
+        ``stop_after``: run at most this many iterations in this call, then checkpoint and return with
+        ``completed=False`` (a time-sliced job continues with ``resume=True``)."""
+        method = self.method
+        stages = tuple(method.stages)
+        start_stage, start_iter, state = 0, 0, None
+        if resume:
+            ref = ckpt.latest_checkpoint(self.ckpt_dir)
+            if ref is not None:
+                ckpt.load_weights(method, ref.weights)
+                state = ckpt.load_training_state(ref)
+                start_stage, start_iter = stages.index(ref.stage), ref.iteration
+        log = TrainLog(self.run_dir / "train_log.csv",
+                       (stages[start_stage], start_iter) if state is not None else None, stages)
+        writer = self._tensorboard()
+        t0 = time.time()
+        done: dict[str, int] = {}
+        budget = [stop_after if stop_after is not None else -1]
+        for si in range(len(stages)):
+            stage = stages[si]
+            total = self.stage_iters(stage)
+            if si < start_stage:
+                done[stage] = total
+                continue
+            first = start_iter if si == start_stage else 0
+            stage_state = state if (si == start_stage and state is not None) else None
+            reached = self._run_stage(stage, first, total, stage_state, log, writer, budget)
+            done[stage] = reached
+            if reached < total:
+                break
+        if writer is not None:
+            writer.close()
+        completed = all(done.get(s) == self.stage_iters(s) for s in stages)
+        return TrainResult(self.run_dir, method, self.info, done, time.time() - t0, completed)
+
+    def _tensorboard(self):
+        if not self.tcfg.get("tensorboard") or not self.dist.is_main:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as exc:
+            raise TrainingError("train.tensorboard=True needs the tensorboard package: "
+                                "pip install tensorboard") from exc
+        return SummaryWriter(str(self.run_dir / "tensorboard"))
+
+    def _run_stage(self, stage: str, first: int, total: int, state: Mapping[str, Any] | None,
+                   log: TrainLog, writer: Any, budget: list[int]) -> int:
+        """Run ``stage`` from iteration ``first``; return the iterations completed (``total`` unless the
+        call's iteration budget ran out first)."""
+        method = self.method
+        if hasattr(method, "on_stage_start"):
+            method.on_stage_start(stage)
+        method.train()
+        optimizers = method.configure_optimizers(stage)
+        fn = lr_lambda(self.tcfg.get("lr_schedule", {}), total)
+        schedulers = {n: torch.optim.lr_scheduler.LambdaLR(o, fn) for n, o in optimizers.items()}
+        names = tuple(method.networks_for(stage))
+        ema_cfg = self.tcfg.get("ema") or {}
+        ema_names = [n for n in method.ema_networks if n in names] if ema_cfg.get("enabled") else []
+        ema = EMA({n: getattr(method, n) for n in ema_names}, float(ema_cfg.get("decay", 0.999))) \
+            if ema_names else None
+        with ddp_wrapped(method, names, self.device, self.dist) as nets:
+            ctx = LocalStepContext(optimizers, nets, self.device, self.amp, self.tcfg.get("grad_clip"), stage)
+            if state is not None:
+                for n, o in optimizers.items():
+                    o.load_state_dict(state["optimizers"][n])
+                for n, s in schedulers.items():
+                    s.load_state_dict(state["schedulers"][n])
+                ctx.load_state_dict(state.get("scalers", {}))
+                if ema is not None and state.get("ema"):
+                    ema.load_state_dict(state["ema"])
+                ckpt.set_rng_state(state["rng"])
+            if first >= total:
+                self._finish_stage(stage, total, optimizers, schedulers, ctx, ema)
+                return total
+            loader = self._loader(first)
+            bar = tqdm(total=total, initial=first, desc=f"{self.cfg['method']}:{stage}", unit="it",
+                       disable=not self.progress, dynamic_ncols=True, mininterval=1.0)
+            stage_t0 = last_log_t = time.time()
+            last_log_it = first
+            batches = iter(loader)
+            for it in range(first, total):
+                batch = to_device(next(batches), self.device)
+                ctx.iteration = it
+                try:
+                    with ctx.step_scope():
+                        losses = method.train_step(batch, ctx)
+                    for name, value in losses.items():
+                        if not math.isfinite(float(value)):
+                            raise NonFiniteLossError(name, float(value))
+                except NonFiniteLossError as exc:
+                    bar.close()
+                    latest = ckpt.latest_checkpoint(self.ckpt_dir)
+                    kept = f"the last good checkpoint {latest.weights} is intact" if latest else \
+                        "no checkpoint had been written yet"
+                    raise TrainingError(
+                        f"training stopped at {stage} iteration {it + 1}: loss term {exc.term!r} is {exc.value}; "
+                        f"{kept}. Lower the learning rate (--set optimizer.lr_G=...) or turn off --amp."
+                    ) from exc
+                for s in schedulers.values():
+                    s.step()
+                if ema is not None and it >= int(ema_cfg.get("start_iter", 0)):
+                    ema.update({n: _raw(nets[n]) for n in ema_names})
+                n_done = it + 1
+                bar.update(1)
+                if n_done % int(self.tcfg["log_interval"]) == 0 or n_done == total:
+                    now = time.time()
+                    ips = (n_done - last_log_it) / max(now - last_log_t, 1e-9)
+                    last_log_t, last_log_it = now, n_done
+                    row = {"stage": stage, "iteration": n_done, **{k: float(v) for k, v in losses.items()},
+                           **{f"lr_{n}": o.param_groups[0]["lr"] for n, o in optimizers.items()},
+                           "it_per_s": round(ips, 4), "elapsed_s": round(now - stage_t0, 2)}
+                    bar.set_postfix({k: f"{float(v):.3g}" for k, v in list(losses.items())[:4]})
+                    if self.dist.is_main:
+                        log.append(row)
+                        if writer is not None:
+                            for k, v in losses.items():
+                                writer.add_scalar(f"{stage}/{k}", float(v), n_done)
+                if self.dist.is_main and self.sample_batch is not None and \
+                        (n_done % int(self.tcfg["sample_interval"]) == 0 or n_done == total):
+                    self.write_samples(stage, n_done, ema)
+                budget[0] -= 1
+                if budget[0] == 0 and n_done != total:
+                    bar.close()
+                    self._save(stage, n_done, optimizers, schedulers, ctx, ema)
+                    return n_done
+                if n_done % int(self.tcfg["checkpoint_interval"]) == 0 and n_done != total:
+                    self._save(stage, n_done, optimizers, schedulers, ctx, ema)
+            bar.close()
+            self._finish_stage(stage, total, optimizers, schedulers, ctx, ema)
+            return total
+
+    def _finish_stage(self, stage, total, optimizers, schedulers, ctx, ema) -> None:
+        self._save(stage, total, optimizers, schedulers, ctx, ema)
+        if ema is not None:
+            self.apply_ema(ema)
+        if hasattr(self.method, "on_stage_end"):
+            self.method.on_stage_end(stage)
+
+    def apply_ema(self, ema: EMA) -> None:
+        """Load the EMA weights into the method (what generation uses once training is over)."""
+        for name, shadow in ema.shadow.items():
+            getattr(self.method, name).load_state_dict(shadow.state_dict())
+
+    def _loader(self, start_iter: int) -> DataLoader:
+        bs = int(self.tcfg["batch_size"])
+        sampler = EpochBatchSampler(len(self.train_set), bs, self.seed, start_iter, self.dist.rank,
+                                    self.dist.world_size)
+        workers = int(self.tcfg.get("num_workers", 0))
+        # Its own generator: creating the loader's iterator must not draw from the global RNG, whose state
+        # a resumed run has just restored.
+        return DataLoader(EpochIndexed(self.train_set), batch_sampler=sampler, num_workers=workers,
+                          pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
+                          generator=torch.Generator().manual_seed(self.seed))
+
+    def _save(self, stage, iteration, optimizers, schedulers, ctx, ema) -> None:
+        if not self.dist.is_main:
+            return
+        state = {
+            "optimizers": {n: o.state_dict() for n, o in optimizers.items()},
+            "schedulers": {n: s.state_dict() for n, s in schedulers.items()},
+            "scalers": ctx.state_dict(),
+            "ema": ema.state_dict() if ema is not None else {},
+            "rng": ckpt.rng_state(),
+        }
+        with unwrapped(self.method):
+            ckpt.save_checkpoint(self.ckpt_dir, self.method, stage, iteration, state,
+                                 keep=int(self.tcfg.get("keep_checkpoints", 0)) or None)
+
+    @torch.no_grad()
+    def write_samples(self, stage: str, iteration: int, ema: EMA | None = None) -> Path:
+        """A grid of label | real | generated rows for the fixed sample batch."""
+        from benchmark.visualize import sample_grid
+
+        method = self.method
+        was_training = method.training
+        with unwrapped(method):
+            state = None
+            if ema is not None:
+                state = {n: copy.deepcopy(getattr(method, n).state_dict()) for n in ema.shadow}
+                self.apply_ema(ema)
+            method.eval()
+            batch = to_device(self.sample_batch, self.device)
+            rng = torch.get_rng_state()
+            torch.manual_seed(self.seed)
+            fake = method.generate(batch)
+            torch.set_rng_state(rng)
+            if state is not None:
+                for n, sd in state.items():
+                    getattr(method, n).load_state_dict(sd)
+        method.train(was_training)
+        path = self.run_dir / "samples" / f"{stage}_{iteration:08d}.png"
+        sample_grid(batch["label"], batch["image"], [fake], self.info, path)
+        return path
+
+
+def _raw(module: nn.Module) -> nn.Module:
+    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
+
+
+@contextmanager
+def unwrapped(method: nn.Module) -> Iterator[None]:
+    """Temporarily replace DDP wrappers by the modules they hold (for state dicts and generation)."""
+    swapped = {}
+    for name, child in method.named_children():
+        if isinstance(child, nn.parallel.DistributedDataParallel):
+            swapped[name] = child
+            setattr(method, name, child.module)
+    try:
+        yield
+    finally:
+        for name, child in swapped.items():
+            setattr(method, name, child)

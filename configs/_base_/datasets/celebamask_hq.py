@@ -1,0 +1,22 @@
+# CelebAMask-HQ, 19 face-part classes combined once from the per-part masks; CelebA's train/val/test
+# partition, evaluated on test (benchmark/datasets/celebamask_hq.py).
+data = dict(
+    type="celebamask_hq",
+    root=None,                 # holds CelebA-HQ-img/, CelebAMask-HQ-mask-anno/ and the mapping file
+    seed=0,
+    splits=("train", "val", "test"),
+    eval_split="test",
+    partition_file=None,       # None: <root>/list_eval_partition.txt (CelebA's partition)
+    label_cache=None,          # None: $SISBENCH_CACHE/celebamask_hq/<hash of root>
+    preprocess="resize_and_crop",
+    load_size=256,             # faces are aligned: resize and flip, no random crop
+    crop_size=256,
+    aspect_ratio=1.0,
+    flip=True,
+    use_instance=False,
+    limit=None,
+)
+presets = dict(
+    tiny=dict(data=dict(load_size=64, crop_size=64)),
+    paper=dict(data=dict(load_size=256, crop_size=256)),
+)

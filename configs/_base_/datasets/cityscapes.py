@@ -1,0 +1,20 @@
+# Cityscapes gtFine, 35 label ids + instance maps; SPADE's fixed resize to 512x256 with flip
+# (benchmark/datasets/cityscapes.py).
+data = dict(
+    type="cityscapes",
+    root=None,                 # holds leftImg8bit/ and gtFine/
+    seed=0,
+    splits=("train", "val"),
+    eval_split="val",
+    preprocess="fixed",        # resize to crop_size x crop_size / aspect_ratio, no crop
+    load_size=512,
+    crop_size=512,
+    aspect_ratio=2.0,
+    flip=True,
+    use_instance=True,
+    limit=None,
+)
+presets = dict(
+    tiny=dict(data=dict(load_size=128, crop_size=128)),      # 128x64
+    paper=dict(data=dict(load_size=512, crop_size=512)),     # 512x256
+)

@@ -1,0 +1,25 @@
+# Adaptive-normalization hybrid (Xu & Tan 2022, seed 000): every option, once. Values the paper states
+# are marked (paper); the others are the project's decisions (docs/methods.md, METHODS.md).
+model = dict(
+    ngf=64,                      # generator width: front ngf, 2 ngf, 4 ngf; core 4 ngf
+    n_downsample=2,              # (paper) two downsampling and two upsampling layers
+    core=("adanorm", "spade", "adanorm", "spade", "adanorm", "spade"),  # semantic-core residual blocks
+    norm_G="syncbatch",          # (paper) synchronised BatchNorm; param-free norm of AdaNorm and SPADE
+    spectral_norm_G=True,        # (paper) spectral norm on G's convs (not inside SPADE/AdaNorm)
+    spade_hidden=128,            # SPADE's shared embedding width
+    z_dim=256,                   # style code from the VAE encoder
+    use_instance=None,           # instance-edge channel; None: the dataset's DataInfo.has_instance
+    init_type="xavier",          # SPADE's initialisation
+    init_gain=0.02,
+)
+netD = dict(                     # (paper) pix2pixHD's multiscale discriminator, spectral norm
+    ndf=64, n_layers=3, num_D=2, norm="instance", spectral_norm=True, variant="pix2pixhd")
+netE = dict(ngf=64, norm="instance", spectral_norm=True)   # SPADE's ConvEncoder
+loss = dict(
+    gan_mode="hinge",            # (paper) hinge loss
+    lambda_feat=10.0,            # feature matching (paper names it; weight as SPADE)
+    lambda_vgg=10.0,             # perceptual loss (paper names it; weight as SPADE); 0 disables it
+    lambda_kld=0.05,             # KL of the encoder (paper names it; weight as SPADE)
+    vgg_weights="imagenet",      # imagenet | random | path to a timm/torchvision vgg19 state dict
+)
+optimizer = dict(type="Adam", lr_G=1e-4, lr_D=4e-4, betas=(0.0, 0.999))   # (paper) Sec. 4.1

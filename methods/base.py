@@ -1,0 +1,97 @@
+"""The Method interface: what every synthesis method implements to run under the one trainer.
+
+A method owns its science (networks, losses, the order of its D/G updates); the trainer owns everything
+else (devices, DDP, mixed precision, loss scaling, clipping, schedules, EMA, checkpoints, logging).
+
+Contract for ``train_step(batch, ctx)``:
+
+- compute forward passes inside ``with ctx.autocast():``;
+- call ``ctx.backward(losses, "G")`` with a dict of named loss terms (they are summed; a NaN/inf term
+  stops training naming that term, before any weight changes), then ``ctx.step("G")``;
+- run a network whose parameters must not receive gradients (the discriminator in the generator step)
+  inside ``with ctx.frozen("D"):``;
+- return the loss values to log as ``{name: float}``.
+
+A method never calls ``.backward()`` or ``optimizer.step()`` itself and never moves tensors between
+devices: batches arrive on the method's device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from typing import Any, ClassVar, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from benchmark.datasets.base import DataInfo
+
+
+class StepContext(Protocol):
+    """What the trainer offers a method inside ``train_step``."""
+
+    iteration: int  # 0-based iteration within the current stage
+    stage: str
+    device: torch.device
+
+    def autocast(self) -> AbstractContextManager: ...
+
+    def backward(self, losses: Tensor | Mapping[str, Tensor], optimizer: str) -> Tensor: ...
+
+    def step(self, optimizer: str) -> None: ...
+
+    def frozen(self, network: str) -> AbstractContextManager: ...
+
+
+class Method(nn.Module):
+    """Base class of every synthesis method.
+
+    Subclasses define ``name``, ``description``, ``networks`` (the attribute names of their sub-networks,
+    e.g. ``("netG", "netD")``; the trainer wraps each one in DDP separately) and implement
+    ``configure_optimizers``, ``train_step`` and ``generate``. ``__init__(cfg, data)`` receives the
+    ``model`` section of the resolved config and the dataset's :class:`DataInfo`.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    stages: ClassVar[tuple[str, ...]] = ("main",)
+    #: sub-networks per stage that train (the trainer wraps them for DDP); default: all of ``networks``
+    networks: ClassVar[tuple[str, ...]] = ("netG", "netD")
+    #: sub-networks an EMA copy is kept of when ``train.ema`` is enabled; generate() then uses it
+    ema_networks: ClassVar[tuple[str, ...]] = ("netG",)
+    #: whether generate() produces several different images per label (z, style or k outputs)
+    multimodal: ClassVar[bool] = False
+
+    def __init__(self, cfg: Mapping[str, Any], data: DataInfo):
+        super().__init__()
+        self.cfg = cfg
+        self.data = data
+
+    def networks_for(self, stage: str) -> tuple[str, ...]:
+        """The sub-networks trained in ``stage``."""
+        return self.networks
+
+    def configure_optimizers(self, stage: str) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, float]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def generate(self, batch: dict[str, Any], *, z: Tensor | None = None,
+                 style: Tensor | None = None) -> Tensor:
+        """Images ``[B, 3, H, W]`` in ``[-1, 1]`` for ``batch["label"]`` (and ``batch["instance"]``)."""
+        raise NotImplementedError
+
+    def extra_info(self) -> dict[str, Any]:
+        """Provenance the manifest records (e.g. where perceptual-loss weights came from)."""
+        return {}
+
+    @classmethod
+    def from_official(cls, path: str, cfg: Mapping[str, Any], data: DataInfo) -> Method:
+        raise NotImplementedError(f"{cls.name} has no official checkpoint loader")
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,9 @@
+"""Metric plugins and the evaluation harness.
+
+Importing this package registers the built-in metrics (``segmentation``, ``fid``, ``kid``,
+``precision_recall``, ``fd_seg``) and the protocols under ``configs/protocols/``. The harness itself is
+:func:`metrics.evaluate.evaluate` (generated images) and :func:`metrics.evaluate.evaluate_real` (the
+oracle row).
+"""
+
+from metrics import fid, protocols, segmentation  # noqa: F401

@@ -1,0 +1,404 @@
+"""The evaluation harness: generated images + a protocol -> metrics with full provenance.
+
+:func:`evaluate` walks the protocol's evaluation split in dataset order (the first ``num_images``
+samples), takes the generated image whose file stem matches each sample's, brings it to the protocol's
+resolution, and in one pass
+
+- runs the protocol's segmenter (predictions into a :class:`~metrics.segmentation.ConfusionMatrix`
+  against the sample's label map, mapped and nearest-resized; pooled features for FD-seg),
+- extracts Inception features (FID, KID, precision/recall).
+
+Reference-set features come from the on-disk :class:`~metrics.fid.FeatureCache` or are computed once.
+Every registered metric the protocol lists then reads the shared :class:`~metrics.base.EvalState`.
+:func:`evaluate_real` is the oracle row: the real evaluation images in place of generated ones.
+
+Offline without Inception weights, a protocol with ``fallback_extractor="fd-seg"`` reports FD-seg and
+records the fallback and its reason; any other protocol fails with one sentence naming
+``--inception-weights``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import time
+from collections.abc import Callable, Iterable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+from benchmark.io import atomic_write_json
+from benchmark.registry import METRICS
+from metrics.base import INCEPTION, SEGMENTER, EvalState, WeightsUnavailable
+from metrics.fid import FeatureCache, inception_features, load_inception, to_uint8
+from metrics.protocols import Protocol, get_protocol
+from metrics.segmentation import IGNORE_INDEX, ConfusionMatrix, get_label_mapping, resize_labels
+from metrics.segmenters import Segmenter, build_segmenter
+
+#: a directory of generated images (``<stem>.png``), or an iterable of ``(stem, image)`` with images
+#: float ``[3, H, W]`` in ``[-1, 1]`` or uint8 ``[3, H, W]``
+ImageSource = str | os.PathLike | Iterable[tuple[str, Tensor]]
+
+DEFAULT_CACHE_DIR = Path(__file__).resolve().parent.parent / "results" / "cache"
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+
+def resize_images(images: Tensor, size: tuple[int, int], resize_filter: str) -> Tensor:
+    """Float images ``[B, 3, h, w]`` in [-1, 1] to ``size`` with the protocol's filter (antialiased as PIL)."""
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images
+    if resize_filter == "nearest":
+        return F.interpolate(images, size=size, mode="nearest")
+    out = F.interpolate(images, size=size, mode=resize_filter, align_corners=False, antialias=True)
+    return out.clamp(-1, 1)
+
+
+def load_image(path: str | os.PathLike) -> Tensor:
+    """An image file as float ``[3, H, W]`` in [-1, 1]."""
+    with Image.open(path) as im:
+        arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float() / 127.5 - 1
+
+
+def _as_float_image(image: Tensor, stem: str) -> Tensor:
+    if image.dim() != 3 or image.shape[0] != 3:
+        raise ValueError(f"generated image {stem!r} has shape {tuple(image.shape)}, expected [3, H, W]")
+    return image.float() / 127.5 - 1 if image.dtype == torch.uint8 else image.float()
+
+
+def image_lookup(generated: ImageSource) -> tuple[Callable[[str], Tensor], set[str]]:
+    """``(get(stem) -> image, stems)`` for a directory or an iterable of ``(stem, image)``."""
+    if isinstance(generated, (str, os.PathLike)):
+        root = Path(generated)
+        if not root.is_dir():
+            raise FileNotFoundError(f"generated image directory {root} does not exist")
+        files: dict[str, Path] = {}
+        for path in sorted(root.iterdir()):
+            if path.suffix.lower() in IMAGE_EXTENSIONS:
+                if path.stem in files:
+                    raise ValueError(f"{root} holds two images with stem {path.stem!r}: "
+                                     f"{files[path.stem].name}, {path.name}")
+                files[path.stem] = path
+        return (lambda stem: load_image(files[stem])), set(files)
+    images = {}
+    for stem, image in generated:
+        if stem in images:
+            raise ValueError(f"the generated images hold stem {stem!r} twice")
+        images[stem] = image.detach().cpu()
+    return (lambda stem: _as_float_image(images[stem], stem)), set(images)
+
+
+def _stem(sample: Mapping[str, Any], index: int) -> str:
+    path = sample.get("path")
+    return Path(path).stem if path else f"{index:06d}"
+
+
+def _sample_digest(sample: Mapping[str, Any]) -> bytes:
+    """Content hash of one real sample: its image file's bytes, else its pixels."""
+    path = sample.get("path")
+    h = hashlib.sha256()
+    if path and Path(path).is_file():
+        h.update(Path(path).read_bytes())
+    else:
+        h.update(to_uint8(sample["image"]).numpy().tobytes())
+    return h.digest()
+
+
+def library_versions() -> dict[str, str | None]:
+    """Versions of the libraries a metric value depends on (None: not installed)."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for dist in ("torch", "torchvision", "torch-fidelity", "numpy", "scipy", "mmsegmentation", "mmcv", "sisbench"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    out["torch"] = torch.__version__
+    return out
+
+
+class _Extractors:
+    """The segmenter and Inception network a protocol needs, and why any is unavailable."""
+
+    def __init__(self, protocol: Protocol, metric_names: list[str], *, num_classes: int,
+                 data_cfg: Mapping[str, Any], device: torch.device, cache_dir: Path,
+                 inception_weights: str | os.PathLike | None, segmenter_checkpoint: str | os.PathLike | None,
+                 segmenter: Segmenter | None):
+        self.metric_names = list(metric_names)
+        self.unavailable: dict[str, str] = {}
+        self.fallback: dict[str, str] | None = None
+        self.inception = None
+        self.inception_record: dict[str, Any] | None = None
+        requires = {name: METRICS.get(name).requires for name in self.metric_names}
+        if protocol.fid_extractor and any(INCEPTION in r for r in requires.values()):
+            try:
+                self.inception, self.inception_record = load_inception(
+                    inception_weights or protocol.inception_weights, device=device)
+            except WeightsUnavailable as exc:
+                if protocol.fallback_extractor != "fd-seg":
+                    raise
+                self.fallback = {"extractor": "fd-seg", "reported_as": "FD-seg", "reason": str(exc)}
+                if "fd_seg" not in self.metric_names:
+                    self.metric_names.append("fd_seg")
+                for name, req in requires.items():
+                    if INCEPTION in req:
+                        self.unavailable[name] = str(exc)
+        elif not protocol.fid_extractor:
+            for name, req in requires.items():
+                if INCEPTION in req:
+                    self.unavailable[name] = f"protocol {protocol.id} has no FID extractor"
+        needs_segmenter = any(SEGMENTER in METRICS.get(n).requires for n in self.metric_names)
+        self.segmenter = segmenter
+        if needs_segmenter and self.segmenter is None:
+            if protocol.segmenter is None:
+                raise ValueError(f"protocol {protocol.id} lists segmenter metrics but names no segmenter")
+            self.segmenter = build_segmenter(protocol.segmenter, num_classes=num_classes, data_cfg=data_cfg,
+                                             checkpoint=segmenter_checkpoint, cache_dir=cache_dir, device=device)
+        if self.segmenter is not None:
+            self.segmenter = self.segmenter.eval().to(device)
+
+    @property
+    def active(self) -> list[str]:
+        return [n for n in self.metric_names if n not in self.unavailable]
+
+    def needs(self, extractor: str) -> bool:
+        return any(extractor in METRICS.get(n).requires for n in self.active)
+
+
+def evaluate(protocol: str | Protocol, *, generated: ImageSource, data_cfg: Mapping[str, Any],
+             device: torch.device | str = "cpu", cache_dir: str | os.PathLike | None = None, seed: int = 0,
+             inception_weights: str | os.PathLike | None = None,
+             segmenter_checkpoint: str | os.PathLike | None = None, num_images: int | None = None,
+             batch_size: int = 16, out_path: str | os.PathLike | None = None,
+             segmenter: Segmenter | None = None) -> dict[str, Any]:
+    """Evaluate generated images under ``protocol``; returns ``{"metrics": {...}, "provenance": {...}}``.
+
+    ``generated``: a directory of ``<stem>.png`` whose stems match the evaluation split's sample file
+    stems, or an iterable of ``(stem, image)``. ``num_images`` overrides the protocol's count (recorded:
+    such numbers are not the protocol's). ``cache_dir`` holds reference features and trained segmenters
+    (default ``results/cache``). ``segmenter`` replaces the protocol's network (tests, benchmarks).
+    With ``out_path`` the result is also written there as JSON (atomically).
+    """
+    lookup, stems = image_lookup(generated)
+    return _run(get_protocol(protocol), lookup=lookup, stems=stems, data_cfg=data_cfg, device=device,
+                cache_dir=cache_dir, seed=seed, inception_weights=inception_weights,
+                segmenter_checkpoint=segmenter_checkpoint, num_images=num_images, batch_size=batch_size,
+                out_path=out_path, segmenter=segmenter, oracle=False)
+
+
+def evaluate_real(protocol: str | Protocol, *, data_cfg: Mapping[str, Any], device: torch.device | str = "cpu",
+                  cache_dir: str | os.PathLike | None = None, seed: int = 0,
+                  inception_weights: str | os.PathLike | None = None,
+                  segmenter_checkpoint: str | os.PathLike | None = None, num_images: int | None = None,
+                  batch_size: int = 16, out_path: str | os.PathLike | None = None,
+                  segmenter: Segmenter | None = None) -> dict[str, Any]:
+    """The oracle row: the real evaluation images evaluated exactly as generated ones would be.
+
+    Where the reference set is the evaluation split itself, the oracle's FID / FD-seg are ~0 by
+    construction; its segmentation scores are the ceiling a generator can reach under the protocol.
+    """
+    return _run(get_protocol(protocol), lookup=None, stems=None, data_cfg=data_cfg, device=device,
+                cache_dir=cache_dir, seed=seed, inception_weights=inception_weights,
+                segmenter_checkpoint=segmenter_checkpoint, num_images=num_images, batch_size=batch_size,
+                out_path=out_path, segmenter=segmenter, oracle=True)
+
+
+def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: set[str] | None,
+         data_cfg: Mapping[str, Any], device: torch.device | str, cache_dir: str | os.PathLike | None, seed: int,
+         inception_weights: str | os.PathLike | None, segmenter_checkpoint: str | os.PathLike | None,
+         num_images: int | None, batch_size: int, out_path: str | os.PathLike | None,
+         segmenter: Segmenter | None, oracle: bool) -> dict[str, Any]:
+    from benchmark.datasets import build_dataset, dataset_info
+
+    start = time.time()
+    device = torch.device(device)
+    cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
+    torch.manual_seed(seed)
+    info = dataset_info(data_cfg)
+    if info.name != protocol.dataset:
+        raise ValueError(f"protocol {protocol.id} is for dataset {protocol.dataset!r}, the data config is "
+                         f"{info.name!r}; pick a {info.name} protocol")
+    mapping = get_label_mapping(protocol.label_mapping)
+    mapping.check(info.num_classes)
+    num_classes = mapping.num_classes or info.num_classes
+    resolution = tuple(protocol.resolution or info.image_size)
+    unknown = [m for m in protocol.metrics if m not in METRICS]
+    if unknown:
+        raise ValueError(f"protocol {protocol.id} lists unknown metrics {unknown}; registered: {METRICS.names()}")
+    ex = _Extractors(protocol, list(protocol.metrics), num_classes=num_classes, data_cfg=data_cfg, device=device,
+                     cache_dir=cache_dir, inception_weights=inception_weights,
+                     segmenter_checkpoint=segmenter_checkpoint, segmenter=segmenter)
+
+    eval_set = build_dataset(data_cfg, protocol.split, train=False)
+    limit = num_images if num_images is not None else protocol.num_images
+    n = len(eval_set) if limit is None else min(limit, len(eval_set))
+    if n < 2:
+        raise ValueError(f"the {protocol.split} split of {info.name} holds {len(eval_set)} images; need >= 2")
+
+    confusion = ConfusionMatrix(num_classes, IGNORE_INDEX, device=device) if ex.needs(SEGMENTER) else None
+    gen_feats: dict[str, list[Tensor]] = {INCEPTION: [], SEGMENTER: []}
+    fingerprint = hashlib.sha256()
+    missing: list[str] = []
+    used: set[str] = set()
+    resized = 0
+    for lo in range(0, n, batch_size):
+        samples = [eval_set[i] for i in range(lo, min(lo + batch_size, n))]
+        images, labels = [], []
+        for offset, sample in enumerate(samples):
+            stem = _stem(sample, lo + offset)
+            fingerprint.update(_sample_digest(sample))
+            if lookup is None:
+                image = sample["image"].float()
+            elif stem not in stems:
+                missing.append(stem)
+                continue
+            else:
+                image = lookup(stem)
+                used.add(stem)
+            if tuple(image.shape[-2:]) != resolution:
+                resized += 1
+                image = resize_images(image[None], resolution, protocol.resize_filter)[0]
+            images.append(image)
+            labels.append(mapping.apply(sample["label"], info.ignore_index))
+        if missing or not images:
+            continue
+        batch = torch.stack(images).to(device)
+        if ex.needs(SEGMENTER):
+            pred, feats = ex.segmenter.predict_with_features(batch)
+            target = torch.stack([resize_labels(lab, batch.shape[-2:]) for lab in labels]).to(device)
+            confusion.update(pred, target)
+            gen_feats[SEGMENTER].append(feats.float().cpu())
+        if ex.needs(INCEPTION):
+            gen_feats[INCEPTION].append(inception_features(ex.inception, to_uint8(batch)))
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} of {n} evaluation images have no generated image with the same "
+                                f"file stem (first: {', '.join(missing[:5])}); generate the whole "
+                                f"'{protocol.split}' split")
+
+    state = EvalState(protocol=protocol, seed=seed, confusion=confusion)
+    state.features = {k: torch.cat(v) for k, v in gen_feats.items() if v}
+    reference_record: dict[str, Any] = {}
+    extractors = {name: fn for name, fn in (
+        (INCEPTION, (lambda b: inception_features(ex.inception, to_uint8(b))) if ex.needs(INCEPTION) else None),
+        (SEGMENTER, (lambda b: ex.segmenter.features(b).float().cpu()) if ex.needs(SEGMENTER) else None),
+    ) if fn is not None and name in state.features}
+    if extractors:
+        same_split = protocol.reference_split == protocol.split
+        ref_set = eval_set if same_split else build_dataset(data_cfg, protocol.reference_split, train=False)
+        n_ref = n if same_split else (len(ref_set) if num_images is None else min(num_images, len(ref_set)))
+        if same_split:
+            ref_digest = fingerprint.hexdigest()
+        else:
+            h = hashlib.sha256()
+            for i in range(n_ref):
+                h.update(_sample_digest(ref_set[i]))
+            ref_digest = h.hexdigest()
+        cache = FeatureCache(cache_dir)
+        for name, extract in extractors.items():
+            weights = (ex.inception_record or {}).get("weights_sha256") if name == INCEPTION \
+                else ex.segmenter.checkpoint_hash
+            key = {"protocol": protocol.id, "version": protocol.version, "dataset": info.name,
+                   "split": protocol.reference_split, "num_images": n_ref, "files_sha256": ref_digest,
+                   "extractor": name, "weights_sha256": weights, "resolution": list(resolution),
+                   "resize_filter": protocol.resize_filter}
+            if name == SEGMENTER and weights is None:
+                # random weights (tests): nothing identifies them across processes, so no caching
+                feats, hit = _reference_features(ref_set, n_ref, resolution, protocol.resize_filter, extract,
+                                                 batch_size, device), False
+                path = None
+            else:
+                feats, hit = cache.get_or_compute(key, lambda ex_=extract: _reference_features(
+                    ref_set, n_ref, resolution, protocol.resize_filter, ex_, batch_size, device))
+                path = str(cache.path(key))
+            state.reference[name] = feats
+            reference_record[name] = {"split": protocol.reference_split, "num_images": n_ref,
+                                      "files_sha256": ref_digest, "cache": path, "cache_hit": hit}
+
+    metrics: dict[str, Any] = {}
+    for name in ex.active:
+        metrics.update(METRICS.get(name)().compute(state))
+
+    provenance = {
+        "protocol_id": protocol.id, "protocol_version": protocol.version, "protocol": protocol.to_dict(),
+        "oracle": oracle, "dataset": info.name, "split": protocol.split, "num_images": n,
+        "protocol_num_images": protocol.num_images,
+        "num_images_overridden": num_images is not None and num_images != protocol.num_images,
+        "resolution": list(resolution), "resize_filter": protocol.resize_filter, "images_resized": resized,
+        "generated_images_unused": 0 if stems is None else len(stems - used),
+        "label_mapping": mapping.name, "num_classes": num_classes, "seed": seed,
+        "metrics_computed": ex.active, "metrics_unavailable": ex.unavailable,
+        "fid_extractor": protocol.fid_extractor if ex.inception is not None else None,
+        "fallback": ex.fallback, "inception": ex.inception_record,
+        "segmenter": None if ex.segmenter is None else {
+            **(protocol.segmenter.to_dict() if protocol.segmenter and segmenter is None else {"kind": "given"}),
+            **ex.segmenter.describe()},
+        "reference": reference_record, "versions": library_versions(), "device": str(device),
+        "seconds": round(time.time() - start, 2),
+    }
+    result = {"metrics": metrics, "provenance": provenance}
+    if out_path is not None:
+        atomic_write_json(out_path, result)
+    return result
+
+
+@torch.no_grad()
+def _reference_features(dataset: Any, n: int, resolution: tuple[int, int], resize_filter: str,
+                        extract: Callable[[Tensor], Tensor], batch_size: int, device: torch.device) -> Tensor:
+    out = []
+    for lo in range(0, n, batch_size):
+        images = [dataset[i]["image"].float() for i in range(lo, min(lo + batch_size, n))]
+        batch = torch.stack([resize_images(im[None], resolution, resize_filter)[0] for im in images])
+        # the generated side is read back from 8-bit PNGs: quantise the real side the same way
+        batch = to_uint8(batch).float() / 127.5 - 1
+        out.append(extract(batch.to(device)))
+    return torch.cat(out)
+
+
+def metric_throughput(protocol: str | Protocol, *, data_cfg: Mapping[str, Any], device: torch.device | str = "cpu",
+                      cache_dir: str | os.PathLike | None = None, batch_size: int = 8, num_batches: int = 3,
+                      inception_weights: str | os.PathLike | None = None,
+                      segmenter_checkpoint: str | os.PathLike | None = None,
+                      segmenter: Segmenter | None = None) -> dict[str, Any]:
+    """Images per second of each of the protocol's metrics (its feature extractor's forward pass on random
+    images at the protocol's resolution; the first batch warms up and is not timed).
+
+    Returns ``{"images_per_second": {metric: float}, "unavailable": {metric: reason}, "device": ...}``.
+    """
+    from benchmark.datasets import dataset_info
+
+    protocol = get_protocol(protocol)
+    device = torch.device(device)
+    info = dataset_info(data_cfg)
+    mapping = get_label_mapping(protocol.label_mapping)
+    ex = _Extractors(protocol, list(protocol.metrics), num_classes=mapping.num_classes or info.num_classes,
+                     data_cfg=data_cfg, device=device,
+                     cache_dir=Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR,
+                     inception_weights=inception_weights, segmenter_checkpoint=segmenter_checkpoint,
+                     segmenter=segmenter)
+    resolution = tuple(protocol.resolution or info.image_size)
+    gen = torch.Generator().manual_seed(0)
+    batch = (torch.rand(batch_size, 3, *resolution, generator=gen) * 2 - 1).to(device)
+    runs = {INCEPTION: (lambda: inception_features(ex.inception, to_uint8(batch))) if ex.needs(INCEPTION) else None,
+            SEGMENTER: (lambda: ex.segmenter.predict_with_features(batch)) if ex.needs(SEGMENTER) else None}
+    speed: dict[str, float] = {}
+    for name, fn in runs.items():
+        if fn is None:
+            continue
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t = time.perf_counter()
+        for _ in range(num_batches):
+            fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        speed[name] = batch_size * num_batches / (time.perf_counter() - t)
+    per_metric = {m: speed[r] for m in ex.active for r in METRICS.get(m).requires if r in speed}
+    return {"images_per_second": per_metric, "unavailable": ex.unavailable, "device": str(device),
+            "batch_size": batch_size, "resolution": list(resolution)}

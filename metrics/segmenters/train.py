@@ -1,0 +1,227 @@
+"""SISBench's own segmenter: the built-in DeepLabV3 at a small depth, trained on a dataset's real images.
+
+For datasets without a public segmenter (the embedded ``synthetic`` set, CelebAMask-HQ, custom folders)
+the segmentation score needs a network trained on the real training images. :func:`train_segmenter`
+trains one (cross-entropy with the ignore index, auxiliary FCN head at weight 0.4 as mmseg, AdamW or SGD
+with mmseg's poly learning-rate decay), measures its mIoU on the real validation images (the oracle
+mIoU), and writes ``segmenter.safetensors`` beside ``segmenter.json`` (dataset, data config, model and
+training config, sha256 of the weights, val mIoU). Both are written atomically; a finished segmenter for
+the same data config and training config is reused, never retrained.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from benchmark.io import atomic_path, atomic_write_json
+from metrics.base import WeightsUnavailable, sha256_file
+from metrics.segmentation import IGNORE_INDEX, ConfusionMatrix
+from metrics.segmenters import SegmenterSpec
+from metrics.segmenters.deeplabv3 import DeepLabV3Config, DeepLabV3Segmenter, read_checkpoint
+
+WEIGHTS_FILE = "segmenter.safetensors"
+RECORD_FILE = "segmenter.json"
+
+
+@dataclass(frozen=True)
+class SegmenterTraining:
+    """Model size and optimisation of a trained segmenter (defaults: tuned for ``synthetic`` at 64 px)."""
+
+    iters: int = 1500
+    batch_size: int = 16
+    depth: int = 18
+    stem_channels: int = 32
+    base_channels: int = 24
+    head_channels: int = 96
+    aux_channels: int = 48
+    #: 4 (stages strides 1, 1, 1, 1) or 8 (mmseg's D8: 1, 2, 1, 1); 64-px images need 4 to keep borders
+    output_stride: int = 4
+    aspp_dilations: tuple[int, ...] = (1, 2, 4, 6)
+    optimizer: str = "adamw"
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    aux_weight: float = 0.4
+    seed: int = 0
+
+    def model_config(self, num_classes: int) -> DeepLabV3Config:
+        if self.output_stride not in (4, 8):
+            raise ValueError(f"output_stride must be 4 or 8, got {self.output_stride}")
+        return DeepLabV3Config(
+            num_classes=num_classes, depth=self.depth, stem_channels=self.stem_channels,
+            base_channels=self.base_channels, strides=(1, 1, 1, 1) if self.output_stride == 4 else (1, 2, 1, 1),
+            dilations=(1, 1, 2, 4), head_channels=self.head_channels, aspp_dilations=tuple(self.aspp_dilations),
+            aux_head=self.aux_weight > 0, aux_channels=self.aux_channels)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def _hash_json(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def segmenter_dir(out_dir: str | os.PathLike, data_cfg: Mapping[str, Any], training: SegmenterTraining) -> Path:
+    """Where the segmenter of ``data_cfg`` trained with ``training`` lives: keyed by both configs' hash."""
+    key = _hash_json({"data": dict(data_cfg), "training": training.to_dict()})[:16]
+    return Path(out_dir) / f"{data_cfg.get('type', 'dataset')}-{key}"
+
+
+def _poly_lr(base: float, it: int, total: int, power: float = 0.9, min_lr: float = 1e-4) -> float:
+    # mmseg's PolyLR with eta_min 1e-4 (as its schedules), relative to the base rate
+    return (base - base * min_lr) * (1 - it / total) ** power + base * min_lr
+
+
+def evaluate_segmenter(segmenter: DeepLabV3Segmenter, dataset: Dataset, *, ignore_index: int | None,
+                       batch_size: int = 32, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """mIoU / accuracy of ``segmenter`` on a dataset's real images (its own label ids)."""
+    cm = ConfusionMatrix(segmenter.num_classes, IGNORE_INDEX, device=device)
+    segmenter.eval()
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0):
+        labels = batch["label"].to(device)
+        if ignore_index is not None:
+            labels = torch.where(labels == ignore_index, torch.full_like(labels, IGNORE_INDEX), labels)
+        cm.update(segmenter.predict(batch["image"].to(device)), labels)
+    return cm.compute()
+
+
+def fit_segmenter(train_set: Dataset, num_classes: int, ignore_index: int | None, training: SegmenterTraining,
+                  *, device: torch.device | str = "cpu", log_every: int = 0) -> DeepLabV3Segmenter:
+    """Train a small DeepLabV3 on ``train_set`` (samples with ``image`` in [-1, 1] and ``label``)."""
+    torch.manual_seed(training.seed)
+    segmenter = DeepLabV3Segmenter(training.model_config(num_classes), name="sisbench-deeplabv3").to(device)
+    model = segmenter.model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    if training.optimizer == "adamw":
+        opt: torch.optim.Optimizer = torch.optim.AdamW(params, lr=training.lr, weight_decay=training.weight_decay)
+    elif training.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=training.lr, momentum=0.9, weight_decay=training.weight_decay)
+    else:
+        raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {training.optimizer!r}")
+    loader = DataLoader(train_set, batch_size=training.batch_size, shuffle=True, drop_last=True, num_workers=0,
+                        generator=torch.Generator().manual_seed(training.seed))
+    if len(loader) == 0:
+        raise ValueError(f"{len(train_set)} training images are fewer than one batch of {training.batch_size}")
+    it, epoch = 0, 0
+    ignore = IGNORE_INDEX if ignore_index is None else ignore_index
+    while it < training.iters:
+        if hasattr(train_set, "set_epoch"):
+            train_set.set_epoch(epoch)
+        for batch in loader:
+            if it >= training.iters:
+                break
+            for group in opt.param_groups:
+                group["lr"] = _poly_lr(training.lr, it, training.iters)
+            x = segmenter.preprocess(batch["image"].to(device))
+            y = batch["label"].to(device)
+            main, aux = model.forward_train(x)
+            loss = F.cross_entropy(F.interpolate(main, size=y.shape[1:], mode="bilinear", align_corners=False),
+                                   y, ignore_index=ignore)
+            if aux is not None:
+                loss = loss + training.aux_weight * F.cross_entropy(
+                    F.interpolate(aux, size=y.shape[1:], mode="bilinear", align_corners=False), y,
+                    ignore_index=ignore)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            it += 1
+            if log_every and it % log_every == 0:
+                print(f"segmenter iter {it}/{training.iters} loss {loss.item():.4f}", flush=True)
+        epoch += 1
+    return segmenter.eval()
+
+
+def train_segmenter(data_cfg: Mapping[str, Any], out_dir: str | os.PathLike, *,
+                    training: SegmenterTraining | None = None, device: torch.device | str = "cpu",
+                    log_every: int = 0, **overrides: Any) -> Path:
+    """Train (or reuse) SISBench's segmenter for ``data_cfg``; returns the ``segmenter.safetensors`` path.
+
+    ``training`` (or keyword ``overrides`` of its fields: ``iters``, ``batch_size``, ``depth``,
+    ``base_channels``, ``seed``, ...) sets the model and optimisation. The result is reused when
+    ``segmenter.json`` for the same data and training config exists.
+    """
+    from benchmark.datasets import build_dataset, dataset_info
+
+    training = training or SegmenterTraining()
+    if overrides:
+        training = SegmenterTraining(**{**asdict(training), **overrides})
+    folder = segmenter_dir(out_dir, data_cfg, training)
+    weights = folder / WEIGHTS_FILE
+    if (folder / RECORD_FILE).is_file() and weights.is_file():
+        record = json.loads((folder / RECORD_FILE).read_text())
+        if record.get("sha256") == sha256_file(weights):
+            return weights
+    info = dataset_info(data_cfg)
+    start = time.time()
+    segmenter = fit_segmenter(build_dataset(data_cfg, "train"), info.num_classes, info.ignore_index, training,
+                              device=device, log_every=log_every)
+    seconds = time.time() - start
+    val_split = data_cfg.get("eval_split", "val")
+    scores = evaluate_segmenter(segmenter, build_dataset(data_cfg, val_split, train=False),
+                                ignore_index=info.ignore_index, device=device)
+    from safetensors.torch import save_file
+
+    with atomic_path(weights) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in segmenter.model.state_dict().items()}, str(tmp))
+    atomic_write_json(folder / RECORD_FILE, {
+        "dataset": info.name, "data_cfg": dict(data_cfg), "training": training.to_dict(),
+        "model": segmenter.cfg.to_dict(), "sha256": sha256_file(weights), "val_split": val_split,
+        "val_mIoU": scores["mIoU"], "val_accu": scores["accu"], "val_per_class_iou": scores["per_class_iou"],
+        "train_seconds": round(seconds, 1), "device": str(device), "torch": torch.__version__})
+    return weights
+
+
+def load_trained_segmenter(weights: str | os.PathLike, *, sha256: str | None = None) -> DeepLabV3Segmenter:
+    """A segmenter written by :func:`train_segmenter` (its ``segmenter.json`` must sit beside it)."""
+    weights = Path(weights)
+    record_path = weights.with_name(RECORD_FILE)
+    if not record_path.is_file():
+        raise WeightsUnavailable(f"{weights} has no {RECORD_FILE} beside it (the model config lives there); "
+                                 f"pass a checkpoint written by `segmenter train`")
+    record = json.loads(record_path.read_text())
+    digest = sha256_file(weights)
+    if sha256 and not digest.startswith(sha256):
+        raise WeightsUnavailable(f"{weights} has sha256 {digest[:12]}..., the protocol pins {sha256}")
+    segmenter = DeepLabV3Segmenter(DeepLabV3Config.from_dict(record["model"]), checkpoint_hash=digest,
+                                   name="sisbench-deeplabv3")
+    segmenter.model.load_state_dict(read_checkpoint(weights))
+    return segmenter.eval()
+
+
+def build_trained_segmenter(spec: SegmenterSpec, *, num_classes: int, data_cfg: Mapping[str, Any] | None,
+                            checkpoint: Path | None = None, cache_dir: str | os.PathLike | None = None,
+                            device: torch.device | str = "cpu", **_: Any) -> nn.Module:
+    """Segmenter kind ``trained``: the given checkpoint, the cached one, or (``auto_train``) a new one."""
+    options = spec.kwargs
+    auto_train = bool(options.pop("auto_train", False))
+    source = checkpoint or spec.checkpoint
+    if source is None:
+        if data_cfg is None or cache_dir is None:
+            raise WeightsUnavailable("a trained segmenter needs the data config and a cache directory, or "
+                                     "--segmenter-checkpoint PATH")
+        training = SegmenterTraining(**options)
+        out_dir = Path(cache_dir) / "segmenters"
+        source = segmenter_dir(out_dir, data_cfg, training) / WEIGHTS_FILE
+        if not source.is_file():
+            if not auto_train:
+                name = data_cfg.get("type")
+                raise WeightsUnavailable(
+                    f"no trained segmenter for dataset {name!r} at {source.parent}; run `python -m benchmark "
+                    f"segmenter train --dataset {name}` or pass --segmenter-checkpoint PATH")
+            source = train_segmenter(data_cfg, out_dir, training=training, device=device)
+    segmenter = load_trained_segmenter(source, sha256=spec.sha256)
+    if segmenter.num_classes != num_classes:
+        raise ValueError(f"trained segmenter {source} predicts {segmenter.num_classes} classes, the protocol's "
+                         f"labels have {num_classes}")
+    return segmenter.to(device)

@@ -1,0 +1,89 @@
+"""The command line end to end on a tiny synthetic run: layout, reuse, resume, generate, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from benchmark.cli import main
+from tests.conftest import ROOT
+
+TINY = ["--dataset", "synthetic", "--set", "data.num_train=16", "--set", "data.num_val=6",
+        "--set", "train.batch_size=4", "--set", "model.ngf=8", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def spade_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli")
+    assert main(["run", "--methods", "spade", "--iters", "3", "--out", str(out), *TINY]) == 0
+    runs = list((out / "runs" / "synthetic" / "spade").iterdir())
+    assert len(runs) == 1
+    return out, runs[0]
+
+
+def test_run_writes_the_documented_layout(spade_run):
+    out, run_dir = spade_run
+    assert run_dir.name.startswith("tiny-")
+    for name in ("config.py", "config.json", "manifest.json", "train_log.csv", "checkpoints/latest.json"):
+        assert (run_dir / name).is_file(), name
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "finished" and manifest["iterations"] == {"main": 3}
+    assert manifest["versions"]["torch"] and "commit" in manifest["git"] and manifest["seed"] == 0
+    assert manifest["weights"]["vgg_weights"]  # where the perceptual weights came from
+    assert sorted(p.suffix for p in (run_dir / "samples").iterdir()) == [".png"]
+    images = sorted((run_dir / "images").iterdir())
+    assert len(images) == 6 and all(p.suffix == ".png" for p in images)
+    assert "#   model.ngf = 8" in (run_dir / "config.py").read_text()
+
+
+def test_second_identical_run_reuses_the_finished_one(spade_run, capsys):
+    out, run_dir = spade_run
+    stamp = (run_dir / "checkpoints" / "latest.json").stat().st_mtime_ns
+    assert main(["run", "--methods", "spade", "--iters", "3", "--out", str(out), *TINY]) == 0
+    assert "reusing the finished run" in capsys.readouterr().out
+    assert (run_dir / "checkpoints" / "latest.json").stat().st_mtime_ns == stamp
+
+
+def test_generate_from_a_run_directory(spade_run, tmp_path):
+    _, run_dir = spade_run
+    dest = tmp_path / "gen"
+    assert main(["generate", "--method", "spade", "--checkpoint", str(run_dir), "--num-images", "2",
+                 "--out", str(dest), *TINY]) == 0
+    assert len(list(dest.glob("*.png"))) == 2
+    assert not dest.with_name("gen.partial").exists()
+
+
+def test_stop_and_resume_through_the_cli(tmp_path, capsys):
+    args = ["train", "--method", "spade", "--iters", "4", "--out", str(tmp_path), *TINY]
+    assert main([*args, "--stop-after", "2"]) == 0
+    assert main(args) == 2
+    assert "unfinished run; pass --resume" in capsys.readouterr().err
+    assert main([*args, "--resume"]) == 0
+    run_dir = next((tmp_path / "runs" / "synthetic" / "spade").iterdir())
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "finished"
+
+
+def test_user_errors_are_one_sentence(tmp_path, capsys):
+    assert main(["train", "--method", "spade", "--out", str(tmp_path), "--set", "model.nfg=3", *TINY]) == 2
+    assert "no key 'model.nfg'" in capsys.readouterr().err
+    assert main(["generate", "--method", "spade", "--checkpoint", str(tmp_path / "nothing"),
+                 "--out", str(tmp_path / "g"), *TINY]) == 2
+    assert "no checkpoint at" in capsys.readouterr().err
+    assert main(["train", "--method", "spade", "--dataset", "folder", "--data-root", str(tmp_path / "absent"),
+                 "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "absent") in err
+    assert not (tmp_path / "runs").exists()  # nothing written before the data check passed
+
+
+def test_python_dash_m_entry_point_and_help():
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-m", "benchmark", "--help"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0
+    for command in ("list", "train", "generate", "run", "data", "bench"):
+        assert command in proc.stdout
