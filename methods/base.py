@@ -50,7 +50,9 @@ class Method(nn.Module):
     Subclasses define ``name``, ``description``, ``networks`` (the attribute names of their sub-networks,
     e.g. ``("netG", "netD")``; the trainer wraps each one in DDP separately) and implement
     ``configure_optimizers``, ``train_step`` and ``generate``. ``__init__(cfg, data)`` receives the
-    ``model`` section of the resolved config and the dataset's :class:`DataInfo`.
+    whole resolved config (``cfg["model"]``, ``cfg["loss"]``, ``cfg["optimizer"]``, ...) and the dataset's
+    :class:`DataInfo`. Optional hooks: ``on_stage_start(stage)`` / ``on_stage_end(stage)`` (e.g. freezing a
+    network trained in an earlier stage), ``generate_samples(batch, k)`` (k images per label at once).
     """
 
     name: ClassVar[str]

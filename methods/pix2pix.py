@@ -15,9 +15,10 @@ Decisions, each matching the official code where the paper leaves room:
 
 - Depth follows the image size: ``num_downs = log2(min(H, W))`` (unet_256 has 8, unet_128 has 7), so the
   bottleneck is 1x1 on the short side (1x2 for 256x512). ``model.num_downs`` overrides it.
-- Dropout 0.5 sits in the ``num_downs - 5`` intermediate ngf*8 blocks, after their up-convolution, as the
-  official ``UnetGenerator`` places it (3 blocks for unet_256, 2 for unet_128, 1 at 64 px). The innermost
-  block has none, so the decoder layer at 2x2 is not dropped, unlike the paper's appendix wording.
+- Dropout 0.5 sits in the ``num_downs - 5`` intermediate ngf*8 blocks, after their up-convolution's
+  BatchNorm, as the official ``UnetGenerator`` places it (3 blocks for unet_256, 2 for unet_128, 1 at
+  64 px). For unet_256 that drops the decoder outputs at 4x4, 8x8 and 16x16, not the innermost block's 2x2
+  output: one layer later than the paper's appendix (CD512-CD1024-CD1024) reads.
 - The skip connections carry the *activated* encoder features: the official encoder's LeakyReLU is
   in-place and runs on the very tensor the block concatenates. Here that is explicit (no in-place ops).
 - Convolutions have no bias (BatchNorm's shift makes it redundant; the official code drops it on the

@@ -22,19 +22,25 @@ loads with ``strict=True`` and gives the official outputs (tests/test_pix2pixhd.
 
 Decisions the paper or the official code leave open, taken here:
 
-- ``niter_fix_global`` counts iterations (the official code counts epochs). While it runs, the gradients
-  of the global part are dropped before the G step, so Adam skips those parameters; afterwards they join
-  with fresh Adam moments as in the official code, but the local branch keeps its moments (the official
-  code builds a new optimizer, resetting them too).
+- ``niter_fix_global`` counts iterations (the official code counts epochs). While it runs, the G forward
+  is built without the global part's parameters (``requires_grad`` off), so they get no gradient and Adam
+  skips them; afterwards they join with fresh Adam moments as in the official code, but the local branch
+  keeps its moments (the official code builds a new optimizer, resetting them too).
+- Discriminator: the shared :class:`methods.nn.discriminators.MultiscaleDiscriminator` (variant
+  ``pix2pixhd``) drops the bias of convs followed by the affine-free InstanceNorm, which cancels it: the
+  same function with fewer parameters; its keys are SPADE's, not the official ``scale{i}_layer{j}``
+  (no official pix2pixHD discriminator is published).
 - Instance-wise pooling groups pixels by (instance id, label), not by instance id alone: on Cityscapes,
   whose instance ids encode the class, this is the official grouping; on datasets whose instance maps
   give background stuff one shared id, it keeps classes apart.
 - The class of a pooled region is its label (the official code decodes it from the Cityscapes id,
   ``id // 1000``); regions of the ignore label get zero features, and so do classes without clusters at
   inference (the official code leaves such pixels uninitialised).
-- k-means replaces scikit-learn's (not a dependency): k-means++ seeding from a fixed seed, ``n_init``
-  restarts, the lowest inertia kept; ``min(n_samples, n_clusters)`` clusters per class, as the official
-  script. Cluster centres live in buffers, so checkpoints carry them.
+- k-means replaces scikit-learn's (not a dependency): k-means++ seeding from a fixed seed (without
+  scikit-learn's greedy local trials), ``n_init`` restarts, the lowest inertia kept;
+  ``min(n_samples, n_clusters)`` clusters per class over regions larger than 1/64 of the image, as the
+  official script. Cluster centres live in buffers, so checkpoints carry them. Until
+  :func:`fit_feature_clusters` has run, sampled features are zeros (with a warning).
 - ``generate(z=...)`` takes a ``[B, num_classes]`` integer tensor choosing the cluster of every region of
   each class (reproducible multimodal outputs); without it each region draws its own cluster, as the
   official ``sample_features``. ``style`` is an image whose encoded features are used instead (the
@@ -490,6 +496,9 @@ class Pix2PixHD(Method):
         if z is None:
             pick = (torch.rand(cls.shape, device=cls.device) * counts).long()
         else:
+            if tuple(z.shape) != (label.shape[0], num_classes):
+                raise ValueError(f"z must hold one cluster choice per sample and class, shape "
+                                 f"{(label.shape[0], num_classes)}; got {tuple(z.shape)}")
             sample = torch.arange(cls.numel(), device=cls.device) // n
             pick = z.long().to(cls.device)[sample, cls] % counts.clamp(min=1)
         centres = self.feature_centers[cls, pick.clamp(max=self.n_clusters - 1)]

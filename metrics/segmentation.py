@@ -134,7 +134,7 @@ class LabelMapping:
     @property
     def num_classes(self) -> int | None:
         """Number of segmenter classes the mapping produces (None: the dataset's own)."""
-        return None if self.table is None else max(self.table) + 1
+        return self.source_classes if self.table is None else max(self.table) + 1
 
     def check(self, dataset_classes: int) -> None:
         if self.source_classes is not None and dataset_classes != self.source_classes:
@@ -171,8 +171,9 @@ LABEL_MAPPINGS: dict[str, LabelMapping] = {
         LabelMapping("coco_stuff_182_to_171", 182, _COCO_TABLE,
                      "COCO-Stuff 182 ids -> mmseg's 171 classes (drops 11, 25, 28, 29, 44, 65, 67, 68, 70, 82, 90)"),
         LabelMapping("cityscapes_35_to_19", 35, _CITYSCAPES_TABLE, "Cityscapes 35 label ids -> 19 train ids"),
-        LabelMapping("ade20k_reduce_zero", 151, (-1, *range(150)),
-                     "ADE20K 0..150: 0 ('other') is ignored, 1..150 -> 0..149 (mmseg's reduce_zero_label)"),
+        LabelMapping("ade20k_150", 150, None,
+                     "ADE20K's 150 classes as the dataset yields them: raw id 0 ('other') already the ignore "
+                     "index, 1..150 shifted to 0..149 (mmseg's reduce_zero_label)"),
     )
 }
 

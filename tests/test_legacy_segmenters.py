@@ -81,23 +81,23 @@ def test_drn_layout_matches_original(drn):
     assert layout(drn) == FIXTURE["drn_d_105_cityscapes"]
 
 
-@pytest.mark.parametrize("drop", [(), ("num_batches_tracked",)], ids=["torch>=0.4.1", "older"])
-def test_deeplabv2_checkpoint_loads_strictly(tmp_path, drop):
-    state = state_in_layout(FIXTURE["deeplabv2_resnet101_msc_cocostuff164k"], drop)
+def test_deeplabv2_checkpoint_loads_strictly(tmp_path):
+    state = state_in_layout(FIXTURE["deeplabv2_resnet101_msc_cocostuff164k"])
     path = tmp_path / "deeplabv2_resnet101_msc-cocostuff164k-100000.pth"
     torch.save(state, path)
     model = DeepLabV2Segmenter.from_checkpoint(path)
     assert model.checkpoint_hash == sha256_file(path)
-    loaded = model.state_dict()
     for key in ("base.layer1.conv1.conv.weight", "base.layer5.block3.increase.bn.running_var",
                 "base.aspp.c3.bias"):
-        assert torch.equal(loaded[key], state[key])
+        assert torch.equal(model.state_dict()[key], state[key])
+    # Files written before torch 0.4.1 have no num_batches_tracked.
+    model.load_original_state_dict(state_in_layout(FIXTURE["deeplabv2_resnet101_msc_cocostuff164k"],
+                                                   ("num_batches_tracked",)))
 
 
-@pytest.mark.parametrize("drop", [(), OPTIONAL], ids=["as-saved", "without-bookkeeping-buffers"])
-def test_upernet_checkpoint_loads_strictly(tmp_path, drop):
-    enc = state_in_layout(FIXTURE["upernet101_encoder"], drop)
-    dec = state_in_layout(FIXTURE["upernet101_decoder"], drop)
+def test_upernet_checkpoint_loads_strictly(tmp_path):
+    enc = state_in_layout(FIXTURE["upernet101_encoder"])
+    dec = state_in_layout(FIXTURE["upernet101_decoder"])
     torch.save(enc, tmp_path / "encoder_epoch_50.pth")
     torch.save(dec, tmp_path / "decoder_epoch_50.pth")
     model = UperNet101Segmenter.from_checkpoint(tmp_path)
@@ -105,17 +105,21 @@ def test_upernet_checkpoint_loads_strictly(tmp_path, drop):
                                      f"{sha256_file(tmp_path / 'decoder_epoch_50.pth')}")
     assert torch.equal(model.encoder.layer4[2].bn3.running_mean, enc["layer4.2.bn3.running_mean"])
     assert torch.equal(model.decoder.conv_last[1].weight, dec["conv_last.1.weight"])
+    # SynchronizedBatchNorm2d's bookkeeping buffers (and num_batches_tracked) may be absent.
+    model.load_original_state_dict("encoder", state_in_layout(FIXTURE["upernet101_encoder"], OPTIONAL))
+    model.load_original_state_dict("decoder", state_in_layout(FIXTURE["upernet101_decoder"], OPTIONAL))
 
 
-@pytest.mark.parametrize("drop", [(), ("num_batches_tracked",)], ids=["torch>=0.4.1", "BatchNormSync"])
-def test_drn_checkpoint_loads_strictly(tmp_path, drop):
-    state = state_in_layout(FIXTURE["drn_d_105_cityscapes"], drop)
+def test_drn_checkpoint_loads_strictly(tmp_path):
+    state = state_in_layout(FIXTURE["drn_d_105_cityscapes"])
     path = tmp_path / "drn-d-105_ms_cityscapes.pth"
     torch.save(state, path)
     model = DRND105Segmenter.from_checkpoint(path, sha256=sha256_file(path)[:8])
     assert model.checkpoint_hash == sha256_file(path)
     assert torch.equal(model.up.weight, state["up.weight"])
     assert torch.equal(model.base[5][22].conv2.weight, state["base.5.22.conv2.weight"])
+    # The released file was trained with fyu/drn's BatchNormSync: no num_batches_tracked.
+    model.load_original_state_dict(state_in_layout(FIXTURE["drn_d_105_cityscapes"], ("num_batches_tracked",)))
 
 
 def test_layout_errors_name_the_keys(tmp_path, drn):
@@ -156,7 +160,7 @@ def test_wrong_sha256_is_refused(tmp_path):
 
 # --- inference --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name,size,dim", [("deeplab", (33, 41), 2048), ("upernet", (32, 48), 2048),
+@pytest.mark.parametrize("name,size,dim", [("deeplab", (25, 33), 2048), ("upernet", (32, 48), 2048),
                                            ("drn", (32, 64), 512)])
 def test_predict_and_features(request, name, size, dim):
     model = request.getfixturevalue(name)
@@ -215,12 +219,12 @@ def test_msc_fusion_is_the_pixelwise_max_of_the_scales():
 
 
 def test_deeplabv2_uses_msc_scales(deeplab):
-    images = torch.rand(1, 3, 41, 41, generator=torch.Generator().manual_seed(5)) * 2 - 1
+    images = torch.rand(1, 3, 25, 25, generator=torch.Generator().manual_seed(5)) * 2 - 1
     x = deeplab.normalize(images)
     with torch.no_grad():
-        expected = F.interpolate(msc_max_logits(deeplab.base, x, (0.5, 0.75)), size=(41, 41),
+        expected = F.interpolate(msc_max_logits(deeplab.base, x, (0.5, 0.75)), size=(25, 25),
                                  mode="bilinear", align_corners=False)
-        single = F.interpolate(deeplab.base(x), size=(41, 41), mode="bilinear", align_corners=False)
+        single = F.interpolate(deeplab.base(x), size=(25, 25), mode="bilinear", align_corners=False)
         scores = deeplab.class_scores(images)
     assert deeplab.scales == (0.5, 0.75)
     assert torch.equal(scores, expected) and not torch.equal(scores, single)
@@ -267,7 +271,8 @@ def test_legacy_protocols_are_valid_and_registered():
     for pid, protocol in protocols.items():
         assert PROTOCOLS.get(pid) == protocol
         assert protocol.segmenter.kind in segmenter_kinds()
-        produced = get_label_mapping(protocol.label_mapping).num_classes
+        mapping = get_label_mapping(protocol.label_mapping)
+        produced = mapping.num_classes or mapping.source_classes
         assert produced in (None, segmenter_class(protocol.segmenter.kind).num_classes)
         assert protocol.fid_extractor == "inception-v3-compat" and protocol.reference_split == "val"
     assert protocols["cityscapes-spade-legacy"].resolution == (256, 512)

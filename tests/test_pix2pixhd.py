@@ -1,8 +1,8 @@
 """pix2pixHD: official layout and outputs, parameter counts, losses, inputs, features and one train step.
 
-``fixtures/pix2pixhd_official.pt`` holds outputs of the official NVIDIA/pix2pixHD ``GlobalGenerator`` and
-``LocalEnhancer`` (its commit is recorded in the file) for weights and inputs drawn by the rule in
-:func:`_fill`, produced by a script run beside the official code outside this repository.
+``fixtures/pix2pixhd_official.pt`` holds outputs of the official NVIDIA/pix2pixHD ``GlobalGenerator``,
+``LocalEnhancer`` and ``Encoder`` (the commit is recorded in the file) for weights and inputs drawn by the
+rule in :func:`_fill`, produced by a script run beside the official code outside this repository.
 """
 
 from __future__ import annotations
@@ -310,6 +310,8 @@ def test_fit_feature_clusters_and_sample_from_them():
     out0, out1 = method.generate(batch, z=z0), method.generate(batch, z=z1)
     assert torch.equal(out0, method.generate(batch, z=z0)) and not torch.equal(out0, out1)
     assert method.generate(batch, style=batch["image"]).shape == (4, 3, 32, 32)
+    with pytest.raises(ValueError, match="one cluster choice per sample and class"):
+        method.generate(batch, z=torch.zeros(4, 3, dtype=torch.long))
 
 
 # -- training ------------------------------------------------------------------------------------

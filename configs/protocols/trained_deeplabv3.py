@@ -10,19 +10,19 @@ _segmenter = dict(
 _metrics = ("segmentation", "fd_seg", "fid", "kid", "precision_recall")
 
 
-def _protocol(dataset, resolution, num_images, what):
+def _protocol(dataset, resolution, num_images, what, split="val"):
     return dict(
         id=f"{dataset}-trained-deeplabv3",
         version=1,
         dataset=dataset,
         description=f"{what}: SISBench-trained DeepLabV3 R50-D8 (mIoU, accu, FD-seg) + FID on val",
-        split="val",
+        split=split,
         resolution=resolution,
         num_images=num_images,
         segmenter=_segmenter,
         label_mapping="identity",
         metrics=_metrics,
-        reference_split="val",
+        reference_split=split,
     )
 
 
@@ -31,7 +31,7 @@ protocols = [
     _protocol("ade20k", (256, 256), 2000, "ADE20K val 2,000 at 256x256"),
     _protocol("ade20k_outdoor", (256, 256), None, "ADE20K-outdoor val at 256x256"),
     _protocol("cityscapes", (256, 512), 500, "Cityscapes val 500 at 256x512"),
-    _protocol("celebamask_hq", (256, 256), None, "CelebAMask-HQ test split at 256x256"),
+    _protocol("celebamask_hq", (256, 256), None, "CelebAMask-HQ test split at 256x256", split="test"),
     # a custom folder dataset: evaluated at its own image size, on its whole val split
     _protocol("folder", None, None, "custom folder dataset"),
 ]

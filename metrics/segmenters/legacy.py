@@ -21,6 +21,7 @@ harness:
 
 from __future__ import annotations
 
+import importlib
 import os
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
@@ -185,8 +186,6 @@ SEGMENTER_KINDS: dict[str, str] = {
 
 def segmenter_class(kind: str) -> type[LegacySegmenter]:
     """The backend class of a legacy segmenter kind."""
-    import importlib
-
     try:
         module, name = SEGMENTER_KINDS[kind].split(":")
     except KeyError:
@@ -226,14 +225,14 @@ LEGACY_PROTOCOLS: tuple[dict[str, Any], ...] = (
                 "MSC scales 1, 0.5, 0.75 fused by max; caffe BGR mean (104.008, 116.669, 122.675)",
                 _FID_NOTE)),
     dict(id="ade20k-spade-legacy", version=1, dataset="ade20k", split="val", resolution=(256, 256),
-         num_images=2000, resize_filter="bicubic", label_mapping="ade20k_reduce_zero",
+         num_images=2000, resize_filter="bicubic", label_mapping="ade20k_150",
          description="SPADE Table 1, ADE20K: UperNet101 (CSAILVision, ade20k-resnet101-upernet) + FID",
          segmenter=dict(kind="spade-upernet101", name="ade20k-resnet101-upernet"),
-         notes=("label 0 ignored, 1..150 -> 0..149",
+         notes=("ADE20K 'other' (raw 0) ignored, classes 1..150 are UperNet's outputs 0..149",
                 "CSAIL eval.py test scales: short side 300, 375, 450, 525, 600 (max 1000, multiple of 32), "
                 "softmax averaged", _FID_NOTE)),
     dict(id="ade20k_outdoor-spade-legacy", version=1, dataset="ade20k_outdoor", split="val",
-         resolution=(256, 256), num_images=None, resize_filter="bicubic", label_mapping="ade20k_reduce_zero",
+         resolution=(256, 256), num_images=None, resize_filter="bicubic", label_mapping="ade20k_150",
          description="SPADE Table 1, ADE20K-outdoor: UperNet101 (as ADE20K) + FID on the outdoor val subset",
          segmenter=dict(kind="spade-upernet101", name="ade20k-resnet101-upernet"),
          notes=("the outdoor subset of the ADE20K val split, whole", _FID_NOTE)),

@@ -1,0 +1,356 @@
+"""The papers' tables regenerated: each measured number beside the published one, each under its protocol.
+
+A paper table is first built as *cells* (one row per method x source x dataset x metric, long form, with
+the protocol id and run directory behind every measured value), then laid out as the paper prints it:
+methods down, datasets x metrics across. Each method has a ``published`` row and one ``measured (<family>)``
+row per protocol family, so a column never mixes protocols: in the COCO-Stuff column the row
+``measured (spade-legacy)`` holds protocol ``coco_stuff-spade-legacy`` and nothing else.
+
+Cell texts: a number; ``not run`` (no run of that method on that dataset under that protocol);
+``not measured`` (the run's metrics.json holds null; with ``FD-seg: x`` where the FID fell back to the
+segmenter's features, tagged because FD-seg is not FID); ``n/a`` (the paper prints no number).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.io import atomic_write_text
+from benchmark.results import ORACLE, collect_runs, filter_methods, preferred_first
+
+PUBLISHED_DIR = Path(__file__).resolve().parents[2] / "results" / "published"
+PUBLISHED_COLUMNS = ("paper", "table", "dataset", "method", "metric", "value", "protocol")
+
+#: registry name -> the row name the papers print
+PAPER_NAMES = {"crn": "CRN", "pix2pix": "pix2pix", "pix2pixhd": "pix2pixHD", "spade": "SPADE",
+               "adanorm": "adaptive normalization", "slnp": "SLNP-GAN", ORACLE: "oracle (real images)"}
+REGISTRY_NAMES = {paper: name for name, paper in PAPER_NAMES.items()}
+#: the order rows of measured methods take when a table has no paper order for them
+METHOD_ORDER = ("crn", "pix2pix", "pix2pixhd", "spade", "adanorm", "slnp")
+DATASET_NAMES = {"coco_stuff": "COCO-Stuff", "ade20k": "ADE20K", "ade20k_outdoor": "ADE20K-outdoor",
+                 "cityscapes": "Cityscapes", "celebamask_hq": "CelebAMask-HQ", "synthetic": "synthetic"}
+
+PUBLISHED = "published"
+NOT_RUN = "not run"
+NOT_MEASURED = "not measured"
+NOT_APPLICABLE = "n/a"
+
+
+@dataclass(frozen=True)
+class PaperTable:
+    """One published table: which CSV rows it quotes and how the paper lays it out."""
+
+    key: str                           # output file stem
+    title: str
+    published_file: str                # stem of the CSV under results/published/
+    table: str                         # the CSV's ``table`` value
+    datasets: tuple[str, ...]
+    metrics: tuple[str, ...]           # SISBench metric keys in the paper's column order
+    rows: tuple[str, ...]              # the paper's row names, in its order
+    published_only: tuple[str, ...] = ()   # rows SISBench cannot run (not semantic-map methods)
+    families: tuple[str, ...] = ("spade-legacy", "mmseg-deeplabv3")  # measured rows always shown
+    metric_labels: Mapping[str, str] = field(default_factory=dict)
+    decimals: int = 1
+
+    def metric_label(self, metric: str) -> str:
+        return self.metric_labels.get(metric, metric)
+
+
+SPADE_TABLE1 = PaperTable(
+    key="spade_table1", title="SPADE Table 1: segmentation scores and FID on four datasets",
+    published_file="spade_table1", table="Table 1",
+    datasets=("coco_stuff", "ade20k", "ade20k_outdoor", "cityscapes"), metrics=("mIoU", "accu", "FID"),
+    rows=("CRN", "SIMS", "pix2pixHD", "SPADE"), published_only=("SIMS",))
+SEED000_TABLE1 = PaperTable(
+    key="seed000_table1", title="Adaptive normalization (seed 000) Table 1: CelebAMask-HQ",
+    published_file="seed000_table1", table="Table 1", datasets=("celebamask_hq",),
+    metrics=("FID", "mIoU", "accu"), rows=("pix2pixHD", "SPADE", "adaptive normalization"),
+    families=("trained-deeplabv3",), decimals=2)
+SEED002_TABLE2 = PaperTable(
+    key="seed002_table2", title="SLNP-GAN (seed 002) Table 2: COCO-Stuff", published_file="seed002_tables2_3",
+    table="Table 2", datasets=("coco_stuff",), metrics=("mIoU", "accu", "FID"),
+    rows=("sg2im", "text2img", "SLNP-GAN"), published_only=("sg2im", "text2img"),
+    families=("mmseg-deeplabv3", "spade-legacy"), metric_labels={"accu": "PA"})
+SEED002_TABLE3 = PaperTable(
+    key="seed002_table3", title="SLNP-GAN (seed 002) Table 3: ADE20K", published_file="seed002_tables2_3",
+    table="Table 3", datasets=("ade20k",), metrics=("mIoU", "accu", "FID"),
+    rows=("sg2im", "text2img", "SLNP-GAN"), published_only=("sg2im", "text2img"),
+    families=("mmseg-deeplabv3", "spade-legacy"), metric_labels={"accu": "PA"})
+PAPER_TABLES = (SPADE_TABLE1, SEED000_TABLE1, SEED002_TABLE2, SEED002_TABLE3)
+
+
+def paper_name(method: str) -> str:
+    return PAPER_NAMES.get(method, method)
+
+
+def dataset_name(dataset: str) -> str:
+    return DATASET_NAMES.get(dataset, dataset)
+
+
+def source_label(source: str) -> str:
+    return "published" if source == PUBLISHED else f"measured ({source})"
+
+
+def load_published(directory: Path = PUBLISHED_DIR) -> pd.DataFrame:
+    """Every ``results/published/*.csv`` row with a ``file`` column (the CSV's stem)."""
+    frames = []
+    for path in sorted(Path(directory).glob("*.csv")):
+        frame = pd.read_csv(path, dtype={"value": float})
+        missing = set(PUBLISHED_COLUMNS) - set(frame.columns)
+        if missing:
+            raise ValueError(f"{path} lacks the columns {sorted(missing)}; expected {', '.join(PUBLISHED_COLUMNS)}")
+        frames.append(frame.assign(file=path.stem))
+    if not frames:
+        raise FileNotFoundError(f"no published numbers under {directory} (expected results/published/*.csv)")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _fmt(value: float, decimals: int) -> str:
+    return f"{value:.{decimals}f}"
+
+
+def _family(protocol_id: str, dataset: str) -> str | None:
+    prefix = f"{dataset}-"
+    return protocol_id[len(prefix):] if protocol_id.startswith(prefix) else None
+
+
+def _measured_cell(run: pd.Series | None, metric: str, decimals: int) -> tuple[float, str, str]:
+    """``(value, text, status)`` of one measured cell."""
+    if run is None:
+        return math.nan, NOT_RUN, NOT_RUN
+    value = run.get(metric, math.nan)
+    if pd.notna(value):
+        return float(value), _fmt(float(value), decimals), "measured"
+    fd_seg = run.get("FD-seg", math.nan)
+    if metric == "FID" and pd.notna(fd_seg):
+        return math.nan, f"{NOT_MEASURED} (FD-seg: {_fmt(float(fd_seg), decimals)})", NOT_MEASURED
+    return math.nan, NOT_MEASURED, NOT_MEASURED
+
+
+def table_cells(spec: PaperTable, published: pd.DataFrame, results: pd.DataFrame,
+                methods_filter: Iterable[str] | None = None) -> pd.DataFrame:
+    """The long form of ``spec``: one row per (row, source, dataset, metric) with its value, display text,
+    status, protocol and run directory. ``methods_filter`` (registry names) keeps only those methods'
+    rows; published-only rows and the oracle stay."""
+    pub = published[(published["file"] == spec.published_file) & (published["table"] == spec.table)]
+    measured = filter_methods(results[results["dataset"].isin(spec.datasets)], methods_filter)
+    found = sorted({f for pid, ds in zip(measured["protocol_id"], measured["dataset"], strict=True)
+                    if (f := _family(str(pid), ds)) is not None and f not in spec.families})
+    families = [*spec.families, *found]
+    keep = None if methods_filter is None else set(methods_filter)
+    rows = [r for r in spec.rows if r in spec.published_only or keep is None or REGISTRY_NAMES.get(r) in keep]
+    extra = [m for m in (*METHOD_ORDER, *sorted(set(measured["method"]) - set(METHOD_ORDER)))
+             if m in set(measured["method"]) and m != ORACLE and paper_name(m) not in rows]
+    rows += [paper_name(m) for m in extra]
+    if (measured["method"] == ORACLE).any():
+        rows.append(paper_name(ORACLE))
+
+    records = []
+    for row in rows:
+        method = REGISTRY_NAMES.get(row, row)
+        sources = [PUBLISHED] if row in spec.rows else []
+        if row not in spec.published_only:
+            sources += families
+        for source in sources:
+            for dataset in spec.datasets:
+                protocol_id = spec.published_file if source == PUBLISHED else f"{dataset}-{source}"
+                runs = preferred_first(measured[(measured["method"] == method) & (measured["dataset"] == dataset)
+                                                & (measured["protocol_id"] == protocol_id)])
+                run = None if source == PUBLISHED or runs.empty else runs.iloc[0]
+                for metric in spec.metrics:
+                    if source == PUBLISHED:
+                        hit = pub[(pub["method"] == row) & (pub["dataset"] == dataset) & (pub["metric"] == metric)]
+                        value = float(hit["value"].iloc[0]) if len(hit) else math.nan
+                        text = _fmt(value, spec.decimals) if len(hit) else NOT_APPLICABLE
+                        status = PUBLISHED if len(hit) else NOT_APPLICABLE
+                        protocol = hit["protocol"].iloc[0] if len(hit) else None
+                    else:
+                        value, text, status = _measured_cell(run, metric, spec.decimals)
+                        protocol = protocol_id
+                    records.append({"row": row, "method": method, "source": source, "dataset": dataset,
+                                    "metric": metric, "value": value, "text": text, "status": status,
+                                    "protocol": protocol,
+                                    "run_id": None if run is None else run["run_id"],
+                                    "run_dir": None if run is None else run["run_dir"]})
+    return pd.DataFrame(records, columns=["row", "method", "source", "dataset", "metric", "value", "text",
+                                          "status", "protocol", "run_id", "run_dir"])
+
+
+def layout(spec: PaperTable, cells: pd.DataFrame, column: str = "text") -> pd.DataFrame:
+    """``cells[column]`` as the paper lays it out: rows (method, source), columns (dataset, metric)."""
+    index = pd.MultiIndex.from_tuples(list(dict.fromkeys(zip(cells["row"], cells["source"].map(source_label),
+                                                             strict=True))), names=["method", "source"])
+    columns = pd.MultiIndex.from_tuples([(dataset_name(d), spec.metric_label(m)) for d in spec.datasets
+                                         for m in spec.metrics], names=["dataset", "metric"])
+    frame = pd.DataFrame(index=index, columns=columns, dtype=object)
+    for cell in cells.itertuples(index=False):
+        frame.loc[(cell.row, source_label(cell.source)),
+                  (dataset_name(cell.dataset), spec.metric_label(cell.metric))] = getattr(cell, column)
+    return frame
+
+
+def protocol_legend(spec: PaperTable, cells: pd.DataFrame) -> list[str]:
+    """One line per source: what protocol its numbers come from."""
+    lines = []
+    for source in dict.fromkeys(cells["source"]):
+        if source == PUBLISHED:
+            for dataset in spec.datasets:
+                described = cells[(cells["source"] == PUBLISHED) & (cells["dataset"] == dataset)]["protocol"].dropna()
+                if len(described):
+                    lines.append(f"published, {dataset_name(dataset)}: {described.iloc[0]}")
+        else:
+            ids = ", ".join(f"{d}-{source}" for d in spec.datasets)
+            lines.append(f"measured ({source}): SISBench protocol {ids}")
+    return lines
+
+
+# -- renderers -------------------------------------------------------------------------------------------
+
+def _flat_columns(frame: pd.DataFrame) -> list[str]:
+    return [" ".join(str(p) for p in c) if isinstance(c, tuple) else str(c) for c in frame.columns]
+
+
+def to_markdown(frame: pd.DataFrame, title: str, notes: Sequence[str] = ()) -> str:
+    """A GitHub-flavoured Markdown table (index levels as the first columns) with a title and notes."""
+    head = [*frame.index.names, *_flat_columns(frame)]
+    lines = [f"### {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key, values in zip(frame.index, frame.itertuples(index=False), strict=True):
+        keys = key if isinstance(key, tuple) else (key,)
+        cells = [*(str(k) for k in keys), *("" if v is None or v is pd.NA else str(v) for v in values)]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines += ["", *(f"- {n}" for n in notes)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+def to_latex(frame: pd.DataFrame, title: str, label: str) -> str:
+    """A booktabs table; two-level columns get a spanning header per group with a ``\\cmidrule``."""
+    n_index = frame.index.nlevels
+    columns = list(frame.columns)
+    lines = [r"\begin{table}[t]", r"\centering", r"\small",
+             r"\begin{tabular}{" + "l" * n_index + "r" * len(columns) + "}", r"\toprule"]
+    if isinstance(frame.columns, pd.MultiIndex):
+        groups: list[tuple[str, int]] = []
+        for top, _ in columns:
+            if groups and groups[-1][0] == top:
+                groups[-1] = (top, groups[-1][1] + 1)
+            else:
+                groups.append((top, 1))
+        header, rules, start = [""] * n_index, [], n_index + 1
+        for top, span in groups:
+            header.append(rf"\multicolumn{{{span}}}{{c}}{{{latex_escape(top)}}}")
+            rules.append(rf"\cmidrule(lr){{{start}-{start + span - 1}}}")
+            start += span
+        lines += [" & ".join(header) + r" \\", " ".join(rules)]
+        sub = [latex_escape(c[1]) for c in columns]
+    else:
+        sub = [latex_escape(c) for c in columns]
+    lines.append(" & ".join([*(latex_escape(n or "") for n in frame.index.names), *sub]) + r" \\")
+    lines.append(r"\midrule")
+    previous = None
+    for key, values in zip(frame.index, frame.itertuples(index=False), strict=True):
+        keys = list(key) if isinstance(key, tuple) else [key]
+        if n_index > 1 and previous is not None and keys[0] != previous:
+            lines.append(r"\midrule")
+        shown = ["" if n_index > 1 and keys[0] == previous and i == 0 else latex_escape(k)
+                 for i, k in enumerate(keys)]
+        previous = keys[0]
+        lines.append(" & ".join([*shown, *("" if v is None else latex_escape(v) for v in values)]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{latex_escape(title)}}}",
+              rf"\label{{tab:{label}}}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def _relative(path: object, out: Path) -> str:
+    if path is None or (isinstance(path, float) and math.isnan(path)):
+        return ""
+    try:
+        return Path(path).resolve().relative_to(Path(out).resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def write_paper_table(out: Path, spec: PaperTable, cells: pd.DataFrame) -> list[Path]:
+    """``<out>/tables/<key>.{csv,md,tex}`` in the paper's layout and ``<key>_cells.csv`` (long form, with
+    the protocol and run directory behind every cell); ``cells`` from :func:`table_cells`."""
+    frame = layout(spec, cells)
+    notes = protocol_legend(spec, cells)
+    base = Path(out) / "tables" / spec.key
+    flat = frame.copy()
+    flat.columns = _flat_columns(frame)
+    long = cells.assign(run_dir=[_relative(p, out) for p in cells["run_dir"]])
+    paths = [base.with_suffix(".csv"), base.with_name(f"{spec.key}_cells.csv"), base.with_suffix(".md"),
+             base.with_suffix(".tex")]
+    atomic_write_text(paths[0], flat.reset_index().to_csv(index=False))
+    atomic_write_text(paths[1], long.to_csv(index=False))
+    atomic_write_text(paths[2], to_markdown(frame, spec.title, notes))
+    atomic_write_text(paths[3], to_latex(frame, spec.title, spec.key))
+    return paths
+
+
+# -- one table per dataset -------------------------------------------------------------------------------
+
+def _method_rank(method: str) -> tuple[int, str]:
+    if method == ORACLE:
+        return len(METHOD_ORDER) + 1, method
+    return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER)), method
+
+
+def dataset_table(results: pd.DataFrame, dataset: str, out: Path | None = None) -> pd.DataFrame:
+    """Every evaluated run on ``dataset``: one row per (method run, protocol) plus the oracle row of each
+    protocol, columns method / run / variant / protocol / mIoU / accu / FID (/ FD-seg where measured) /
+    run_dir (relative to ``out`` when given). Numbers stay numbers (NaN: not measured)."""
+    rows = results[results["dataset"] == dataset]
+    rows = rows.assign(_rank=[_method_rank(m) for m in rows["method"]]).sort_values(
+        ["protocol_id", "_rank", "run_id"], kind="stable")
+    metrics = ["mIoU", "accu", "FID"] + (["FD-seg"] if rows["FD-seg"].notna().any() else [])
+    table = pd.DataFrame({
+        "method": [paper_name(m) for m in rows["method"]],
+        "registry_name": list(rows["method"]),
+        "run": ["" if m == ORACLE else r for m, r in zip(rows["method"], rows["run_id"], strict=True)],
+        "variant": [o if isinstance(o, str) else "" for o in rows["overrides"]],
+        "protocol": list(rows["protocol_id"]),
+        **{m: list(rows[m]) for m in metrics},
+        "run_dir": [_relative(p, out) if out is not None else str(p) for p in rows["run_dir"]],
+    })
+    return table
+
+
+def _dataset_markdown_frame(table: pd.DataFrame) -> pd.DataFrame:
+    shown = table.drop(columns=["registry_name", "run_dir"]).set_index("method")
+    for metric in ("mIoU", "accu", "FID", "FD-seg"):
+        if metric in shown:
+            shown[metric] = [NOT_MEASURED if pd.isna(v) else _fmt(v, 2) for v in shown[metric]]
+    return shown
+
+
+def write_dataset_table(out: Path, dataset: str, *, results: pd.DataFrame | None = None,
+                        methods_filter: Iterable[str] | None = None) -> list[Path]:
+    """``<out>/<dataset>/table.{csv,md,tex}``: every evaluated method run on ``dataset`` plus the oracle,
+    mIoU / accu / FID (or FD-seg), each row naming its protocol. ``results`` defaults to
+    :func:`benchmark.results.collect_runs` of ``out``."""
+    results = collect_runs(out) if results is None else results
+    table = dataset_table(filter_methods(results, methods_filter), dataset, out)
+    title = f"{dataset_name(dataset)}: measured under SISBench protocols"
+    notes = ["each row names its protocol; numbers from different protocols are not comparable",
+             "mIoU and accu in percent; FD-seg is the Frechet distance of segmenter features, not FID"]
+    shown = _dataset_markdown_frame(table)
+    base = Path(out) / dataset / "table"
+    paths = [base.with_suffix(".csv"), base.with_suffix(".md"), base.with_suffix(".tex")]
+    atomic_write_text(paths[0], table.to_csv(index=False))
+    atomic_write_text(paths[1], to_markdown(shown, title, notes) if len(table) else
+                      f"### {title}\n\nno evaluated runs yet\n")
+    atomic_write_text(paths[2], to_latex(shown, title, f"{dataset}-measured"))
+    return paths

@@ -1,0 +1,309 @@
+"""Reports from tiny fake run directories: collection, the papers' table layouts, per-dataset tables,
+the Adam-vs-AMM pairing, figures and the HTML page. Nothing is trained here."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from benchmark.config import load_data_config
+from benchmark.report import build_report, write_dataset_table
+from benchmark.report.figures import optimizer_pairs, read_train_log
+from benchmark.report.tables import (
+    SEED000_TABLE1,
+    SEED002_TABLE2,
+    SPADE_TABLE1,
+    layout,
+    load_published,
+    table_cells,
+)
+from benchmark.results import collect_runs, collect_training_runs
+from tests.fixtures_data import write_folder
+
+SLNP_OPTIMIZER = {"type": "AMM", "lr_G": 1e-4, "lr_D": 4e-4, "betas": [0.9, 0.999], "alpha": 0.9}
+
+
+def folder_data_config(root: Path) -> dict:
+    """The data section of a run on a tiny ``folder`` dataset (3 val images, 16 x 16)."""
+    write_folder(root, {"train": 2, "val": 3}, num_classes=4)
+    data = load_data_config("folder", "tiny")
+    data.update(root=str(root), load_size=16, crop_size=16, flip=False)
+    return data
+
+
+def write_run(out: Path, dataset: str, method: str, run_id: str, *, protocol: str | None = None,
+              metrics: dict | None = None, optimizer: dict | None = None, data: dict | None = None,
+              log_rows: int = 0, d_level: float = 0.7, stems: tuple[str, ...] = (), preset: str = "tiny",
+              overrides: list | None = None, finished: str = "2026-01-01T00:00:00+00:00",
+              status: str = "finished") -> Path:
+    """A run directory as the pipeline leaves it: config.json, manifest.json, optionally train_log.csv,
+    images/<stem>.png and metrics.json (when ``protocol`` is given)."""
+    run_dir = out / "runs" / dataset / method / run_id
+    run_dir.mkdir(parents=True)
+    config = {"method": method, "dataset": dataset, "preset": preset, "seed": 0,
+              "optimizer": dict(optimizer or {"type": "Adam", "lr": 2e-4}),
+              "model": {"ngf": 16}, "data": data or {"type": dataset}, "run": {"out": str(out)}}
+    (run_dir / "config.json").write_text(json.dumps(config))
+    (run_dir / "config.py").write_text("# resolved config\n")
+    (run_dir / "manifest.json").write_text(json.dumps({
+        "status": status, "method": method, "dataset": dataset, "preset": preset, "run_id": run_id, "seed": 0,
+        "overrides": overrides or [], "finished": finished, "train_seconds": 1.0, "iterations": log_rows}))
+    if log_rows:
+        rng = np.random.default_rng(0)
+        it = np.arange(1, log_rows + 1) * 10
+        log = pd.DataFrame({"stage": "main", "iteration": it, "G_GAN": rng.random(log_rows) + 1,
+                            "G_feat": rng.random(log_rows), "D_real0": d_level + 0.01 * rng.random(log_rows),
+                            "D_real1": d_level, "D_fake0": d_level, "D_fake1": d_level,
+                            "lr_G": 1e-4, "lr_D": 4e-4, "it_per_s": 5.0, "elapsed_s": it / 5})
+        log.to_csv(run_dir / "train_log.csv", index=False)
+    for i, stem in enumerate(stems):
+        (run_dir / "images").mkdir(exist_ok=True)
+        Image.fromarray(np.full((16, 16, 3), 40 * i, dtype=np.uint8)).save(run_dir / "images" / f"{stem}.png")
+    if protocol is not None:
+        write_metrics(run_dir / "metrics.json", "method", method, dataset, protocol, metrics or {}, run_id)
+    return run_dir
+
+
+def write_metrics(path: Path, kind: str, method: str, dataset: str, protocol: str, metrics: dict,
+                  run_id: str | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    values = {"mIoU": None, "accu": None, "FID": None, "FD-seg": None, "KID": None, **metrics}
+    path.write_text(json.dumps({"kind": kind, "method": method, "dataset": dataset, "preset": "tiny",
+                                "run_id": run_id, "protocol": {"id": protocol, "version": 1},
+                                "metrics": values, "per_class_iou": {}, "provenance": {"fallback": None}}))
+
+
+def write_oracle(out: Path, dataset: str, protocol: str, metrics: dict) -> Path:
+    path = out / "runs" / dataset / "_oracle" / protocol / "metrics.json"
+    write_metrics(path, "oracle", "oracle", dataset, protocol, metrics)
+    return path.parent
+
+
+@pytest.fixture()
+def published() -> pd.DataFrame:
+    return load_published()
+
+
+# -- collection ------------------------------------------------------------------------------------------
+
+def test_collect_runs_one_row_per_metrics_json(tmp_path):
+    spade = write_run(tmp_path, "coco_stuff", "spade", "tiny-a", protocol="coco_stuff-spade-legacy",
+                      metrics={"mIoU": 30.5, "accu": 60.0, "FID": 40.0})
+    write_run(tmp_path, "coco_stuff", "crn", "tiny-b")  # trained, not evaluated: no row
+    oracle = write_oracle(tmp_path, "coco_stuff", "coco_stuff-spade-legacy", {"mIoU": 45.0, "accu": 70.0})
+    broken = tmp_path / "runs" / "coco_stuff" / "pix2pix" / "tiny-c" / "metrics.json"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("{not json")
+
+    frame = collect_runs(tmp_path)
+    assert sorted(frame["method"]) == ["oracle", "spade"]
+    row = frame[frame["method"] == "spade"].iloc[0]
+    assert (row["run_dir"], row["protocol_id"], row["mIoU"], row["preset"]) == \
+        (spade, "coco_stuff-spade-legacy", 30.5, "tiny")
+    assert math.isnan(row["FD-seg"]) and row["status"] == "finished"
+    oracle_row = frame[frame["method"] == "oracle"].iloc[0]
+    assert (oracle_row["kind"], oracle_row["run_dir"], oracle_row["protocol_id"]) == \
+        ("oracle", oracle, "coco_stuff-spade-legacy")
+    assert len(frame.attrs["problems"]) == 1 and "pix2pix" in frame.attrs["problems"][0]
+    assert sorted(collect_training_runs(tmp_path)["method"]) == ["crn", "spade"]
+
+
+# -- the papers' tables ----------------------------------------------------------------------------------
+
+def test_spade_table1_layout(tmp_path, published):
+    write_run(tmp_path, "coco_stuff", "spade", "paper-1", protocol="coco_stuff-mmseg-deeplabv3",
+              metrics={"mIoU": 33.333, "accu": 66.0, "FID": None, "FD-seg": 12.0})
+    write_run(tmp_path, "cityscapes", "pix2pix", "tiny-2", protocol="cityscapes-spade-legacy",
+              metrics={"mIoU": 40.0, "accu": 70.0, "FID": 90.0})
+    write_oracle(tmp_path, "coco_stuff", "coco_stuff-mmseg-deeplabv3", {"mIoU": 50.0, "accu": 75.0, "FID": 0.5})
+    results = collect_runs(tmp_path)
+    frame = layout(SPADE_TABLE1, table_cells(SPADE_TABLE1, published, results))
+
+    assert list(frame.index) == [
+        ("CRN", "published"), ("CRN", "measured (spade-legacy)"), ("CRN", "measured (mmseg-deeplabv3)"),
+        ("SIMS", "published"),
+        ("pix2pixHD", "published"), ("pix2pixHD", "measured (spade-legacy)"),
+        ("pix2pixHD", "measured (mmseg-deeplabv3)"),
+        ("SPADE", "published"), ("SPADE", "measured (spade-legacy)"), ("SPADE", "measured (mmseg-deeplabv3)"),
+        ("pix2pix", "measured (spade-legacy)"), ("pix2pix", "measured (mmseg-deeplabv3)"),
+        ("oracle (real images)", "measured (spade-legacy)"), ("oracle (real images)", "measured (mmseg-deeplabv3)"),
+    ]
+    assert list(frame.columns) == [(d, m) for d in ("COCO-Stuff", "ADE20K", "ADE20K-outdoor", "Cityscapes")
+                                   for m in ("mIoU", "accu", "FID")]
+    assert list(frame.loc[("SPADE", "published"), "COCO-Stuff"]) == ["37.4", "67.9", "22.6"]
+    assert list(frame.loc[("CRN", "published"), "Cityscapes"]) == ["52.4", "77.1", "104.7"]
+    assert list(frame.loc[("SIMS", "published"), "COCO-Stuff"]) == ["n/a"] * 3
+    assert list(frame.loc[("SIMS", "published"), "Cityscapes"]) == ["47.2", "75.5", "49.7"]
+    assert list(frame.loc[("SPADE", "measured (mmseg-deeplabv3)"), "COCO-Stuff"]) == \
+        ["33.3", "66.0", "not measured (FD-seg: 12.0)"]
+    assert list(frame.loc[("SPADE", "measured (spade-legacy)"), "COCO-Stuff"]) == ["not run"] * 3
+    assert list(frame.loc[("pix2pix", "measured (spade-legacy)"), "Cityscapes"]) == ["40.0", "70.0", "90.0"]
+    assert list(frame.loc[("oracle (real images)", "measured (mmseg-deeplabv3)"), "COCO-Stuff"]) == \
+        ["50.0", "75.0", "0.5"]
+    assert frame.loc[("CRN", "measured (mmseg-deeplabv3)")].eq("not run").all()
+
+
+def test_seed000_and_seed002_layouts(tmp_path, published):
+    write_run(tmp_path, "celebamask_hq", "adanorm", "paper-1", protocol="celebamask_hq-trained-deeplabv3",
+              metrics={"mIoU": 70.123, "accu": 90.0, "FID": 25.5})
+    write_run(tmp_path, "coco_stuff", "slnp", "tiny-1", protocol="coco_stuff-spade-legacy",
+              metrics={"mIoU": 20.0, "accu": 50.0, "FID": 80.0})
+    results = collect_runs(tmp_path)
+
+    celeba = layout(SEED000_TABLE1, table_cells(SEED000_TABLE1, published, results))
+    assert list(celeba.columns) == [("CelebAMask-HQ", m) for m in ("FID", "mIoU", "accu")]
+    assert list(celeba.index) == [
+        ("pix2pixHD", "published"), ("pix2pixHD", "measured (trained-deeplabv3)"),
+        ("SPADE", "published"), ("SPADE", "measured (trained-deeplabv3)"),
+        ("adaptive normalization", "published"), ("adaptive normalization", "measured (trained-deeplabv3)")]
+    assert list(celeba.loc[("SPADE", "published")]) == ["22.78", "76.58", "95.87"]
+    assert list(celeba.loc[("adaptive normalization", "measured (trained-deeplabv3)")]) == \
+        ["25.50", "70.12", "90.00"]
+    assert list(celeba.loc[("pix2pixHD", "measured (trained-deeplabv3)")]) == ["not run"] * 3
+
+    coco = layout(SEED002_TABLE2, table_cells(SEED002_TABLE2, published, results))
+    assert list(coco.columns) == [("COCO-Stuff", m) for m in ("mIoU", "PA", "FID")]
+    assert list(coco.index) == [
+        ("sg2im", "published"), ("text2img", "published"), ("SLNP-GAN", "published"),
+        ("SLNP-GAN", "measured (mmseg-deeplabv3)"), ("SLNP-GAN", "measured (spade-legacy)")]
+    assert list(coco.loc[("text2img", "published")]) == ["29.7", "55.2", "41.6"]
+    assert list(coco.loc[("SLNP-GAN", "measured (spade-legacy)")]) == ["20.0", "50.0", "80.0"]
+    assert list(coco.loc[("SLNP-GAN", "measured (mmseg-deeplabv3)")]) == ["not run"] * 3
+
+
+def test_methods_filter_and_extra_protocol_family(tmp_path, published):
+    write_run(tmp_path, "coco_stuff", "spade", "tiny-1", protocol="coco_stuff-trained-deeplabv3",
+              metrics={"mIoU": 10.0, "accu": 20.0, "FID": 30.0})
+    write_run(tmp_path, "coco_stuff", "crn", "tiny-2", protocol="coco_stuff-spade-legacy",
+              metrics={"mIoU": 1.0, "accu": 2.0, "FID": 3.0})
+    cells = table_cells(SPADE_TABLE1, published, collect_runs(tmp_path), methods_filter=["spade"])
+    frame = layout(SPADE_TABLE1, cells)
+    # a protocol outside the table's usual families gets rows of its own, never the legacy/mmseg rows
+    assert ("SPADE", "measured (trained-deeplabv3)") in frame.index
+    assert list(frame.loc[("SPADE", "measured (trained-deeplabv3)"), "COCO-Stuff"]) == ["10.0", "20.0", "30.0"]
+    assert list(frame.loc[("SPADE", "measured (spade-legacy)"), "COCO-Stuff"]) == ["not run"] * 3
+    assert {r for r, _ in frame.index} == {"SIMS", "SPADE"}  # CRN filtered out; SIMS is published-only
+    measured = cells[cells["status"] == "measured"]
+    assert set(measured["protocol"]) == {"coco_stuff-trained-deeplabv3"}
+
+
+def test_preferred_run_is_the_finished_paper_preset(tmp_path, published):
+    for run_id, preset, status, miou in (("tiny-1", "tiny", "finished", 1.0), ("paper-2", "paper", "finished", 2.0),
+                                         ("paper-3", "paper", "running", 3.0)):
+        write_run(tmp_path, "ade20k", "spade", run_id, preset=preset, status=status,
+                  protocol="ade20k-spade-legacy", metrics={"mIoU": miou})
+    cells = table_cells(SPADE_TABLE1, published, collect_runs(tmp_path))
+    hit = cells[(cells["row"] == "SPADE") & (cells["dataset"] == "ade20k") & (cells["metric"] == "mIoU")
+                & (cells["source"] == "spade-legacy")].iloc[0]
+    assert (hit["text"], hit["run_id"]) == ("2.0", "paper-2")
+
+
+# -- per-dataset table -----------------------------------------------------------------------------------
+
+def test_dataset_table_rows_and_files(tmp_path):
+    write_run(tmp_path, "synthetic", "slnp", "tiny-b", protocol="synthetic-v1",
+              metrics={"mIoU": 40.0, "accu": 80.0, "FD-seg": 9.5}, overrides=[["optimizer.type", "AMM", "Adam"]])
+    write_run(tmp_path, "synthetic", "spade", "tiny-a", protocol="synthetic-v1",
+              metrics={"mIoU": 50.0, "accu": 85.0, "FD-seg": 7.25})
+    write_oracle(tmp_path, "synthetic", "synthetic-v1", {"mIoU": 90.0, "accu": 97.0, "FD-seg": 0.1})
+    paths = write_dataset_table(tmp_path, "synthetic")
+    assert [p.name for p in paths] == ["table.csv", "table.md", "table.tex"]
+    table = pd.read_csv(tmp_path / "synthetic" / "table.csv", keep_default_na=False)
+    assert list(table["method"]) == ["SPADE", "SLNP-GAN", "oracle (real images)"]
+    assert list(table.columns[:5]) == ["method", "registry_name", "run", "variant", "protocol"]
+    assert set(table["protocol"]) == {"synthetic-v1"}
+    assert list(table["FD-seg"]) == [7.25, 9.5, 0.1]
+    assert list(table["FID"]) == ["", "", ""]  # null in metrics.json: not measured, never 0
+    assert table["variant"][1] == 'optimizer.type="Adam"'
+    assert table["run_dir"][0] == "runs/synthetic/spade/tiny-a"
+    md = (tmp_path / "synthetic" / "table.md").read_text()
+    assert "| SPADE | tiny-a |  | synthetic-v1 | 50.00 | 85.00 | not measured | 7.25 |" in md
+    tex = (tmp_path / "synthetic" / "table.tex").read_text()
+    assert "\\toprule" in tex and "\\bottomrule" in tex and "synthetic-v1" in tex
+
+
+# -- Adam vs AMM -----------------------------------------------------------------------------------------
+
+def test_optimizer_pairs_need_configs_equal_but_for_the_optimizer(tmp_path):
+    write_run(tmp_path, "coco_stuff", "slnp", "tiny-amm", optimizer=SLNP_OPTIMIZER)
+    write_run(tmp_path, "coco_stuff", "slnp", "tiny-adam", optimizer={**SLNP_OPTIMIZER, "type": "Adam"})
+    # same optimizer swap but a different learning rate: not the paper's experiment
+    write_run(tmp_path, "ade20k", "slnp", "tiny-amm", optimizer=SLNP_OPTIMIZER)
+    write_run(tmp_path, "ade20k", "slnp", "tiny-adam", optimizer={**SLNP_OPTIMIZER, "type": "Adam", "lr_G": 1e-3})
+    # another method's Adam run never pairs with slnp
+    write_run(tmp_path, "ade20k", "spade", "tiny-adam", optimizer={**SLNP_OPTIMIZER, "type": "Adam"})
+    pairs = optimizer_pairs(collect_training_runs(tmp_path))
+    assert len(pairs) == 1
+    pair = pairs[0]
+    assert pair.dataset == "coco_stuff"
+    assert list(pair.runs) == ["Adam", "AMM"]
+    assert (pair.runs["Adam"].name, pair.runs["AMM"].name) == ("tiny-adam", "tiny-amm")
+
+
+def test_train_log_steps_run_on_across_stages(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    pd.DataFrame({"stage": ["noise_prior", "noise_prior", "main", "main"], "iteration": [10, 20, 10, 20],
+                  "VAE_rec": [1.0, 0.5, None, None], "G_GAN": [None, None, 2.0, 1.0]}).to_csv(
+        run_dir / "train_log.csv", index=False)
+    assert list(read_train_log(run_dir)["step"]) == [10, 20, 30, 40]
+
+
+# -- the whole report ------------------------------------------------------------------------------------
+
+def build_fake_results(out: Path) -> None:
+    """Two slnp runs (Adam, AMM) and a spade run on a tiny folder dataset, evaluated, plus an oracle."""
+    data = folder_data_config(out / "data")
+    stems = ("s00", "s01", "s02")
+    common = {"dataset": "folder", "data": data, "log_rows": 30, "stems": stems}
+    write_run(out, method="slnp", run_id="tiny-amm", optimizer=SLNP_OPTIMIZER, protocol="folder-trained-deeplabv3",
+              metrics={"mIoU": 30.0, "accu": 60.0, "FD-seg": 5.0}, d_level=0.5, **common)
+    write_run(out, method="slnp", run_id="tiny-adam", optimizer={**SLNP_OPTIMIZER, "type": "Adam"},
+              protocol="folder-trained-deeplabv3", metrics={"mIoU": 25.0, "accu": 55.0, "FD-seg": 6.0},
+              overrides=[["optimizer.type", "AMM", "Adam"]], d_level=0.8, **common)
+    write_run(out, method="spade", run_id="tiny-spade", protocol="folder-trained-deeplabv3",
+              metrics={"mIoU": 35.0, "accu": 65.0, "FD-seg": 4.0}, **common)
+    write_oracle(out, "folder", "folder-trained-deeplabv3", {"mIoU": 80.0, "accu": 90.0, "FD-seg": 0.2})
+
+
+def test_build_report_writes_tables_figures_and_page(tmp_path):
+    build_fake_results(tmp_path)
+    summary = build_report(tmp_path)
+    names = {p.name for p in summary.tables}
+    assert {"spade_table1.csv", "spade_table1.md", "spade_table1.tex", "spade_table1_cells.csv",
+            "seed000_table1.tex", "seed002_table2.md", "seed002_table3.csv", "table.csv"} <= names
+    keys = {f.key for f in summary.figures}
+    assert keys == {"losses_folder", "samples_folder", "metrics_folder_folder-trained-deeplabv3",
+                    "adam_vs_amm_folder"}
+    for record in summary.figures:
+        assert [p.suffix for p in record.paths] == [".png", ".pdf"]
+        assert all(p.is_file() and p.stat().st_size > 1000 for p in record.paths)
+    skipped = dict(summary.skipped)
+    assert "checkpoint" in skipped["Multimodal synthesis, folder (SPADE Fig. 9, seed 000 Fig. 5)"]
+    assert "checkpoint" in skipped["SLNP-GAN attention, folder (seed 002 Fig. 12)"]
+    samples = next(f for f in summary.figures if f.key == "samples_folder")
+    assert sorted(p.name for p in samples.runs) == ["tiny-amm", "tiny-spade"]  # the preset as shipped
+
+    page = summary.index.read_text()
+    assert 'href="runs/folder/spade/tiny-spade/"' in page  # a measured number links to its run
+    assert 'href="runs/folder/slnp/tiny-adam/manifest.json"' in page
+    assert page.count("<img ") == len(summary.figures)
+    links = re.findall(r'href="([^"#:]+)"', page)
+    assert len(links) > 20 and all((tmp_path / link).exists() for link in links), links
+    for what, _ in summary.skipped:
+        assert what.replace("&", "&amp;") in page
+
+
+def test_report_of_an_empty_directory_lists_published_numbers_only(tmp_path):
+    summary = build_report(tmp_path)
+    assert summary.figures == [] and summary.runs == 0
+    table = pd.read_csv(tmp_path / "tables" / "spade_table1.csv")
+    assert list(table["source"].unique()) == ["published", "measured (spade-legacy)", "measured (mmseg-deeplabv3)"]
+    assert "no evaluated runs yet" in summary.index.read_text()

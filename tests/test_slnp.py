@@ -1,0 +1,227 @@
+"""SLNP-GAN (seed 002): the noise-prior stage and its freezing, the attention of the refiner (weights over
+present instances only), instance finding, one train_step per stage, AMM by default, and the paper preset
+at 128/256 px."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from benchmark.config import load_config
+from benchmark.datasets.base import DataInfo
+from benchmark.step import LocalStepContext
+from methods.base import count_parameters
+from methods.optim.amm import AMM
+from methods.slnp import SLNPGAN, Instances, find_instances
+
+SIZE = (32, 32)
+
+
+def data_info(size=SIZE, num_classes: int = 4, has_instance: bool = False) -> DataInfo:
+    return DataInfo(name="toy", num_classes=num_classes, ignore_index=255, contain_dontcare_label=True,
+                    image_size=size, has_instance=has_instance)
+
+
+def striped_batch(size=SIZE, batch: int = 2, seed: int = 0) -> dict:
+    """Sample 0 holds classes 0, 1 and 2 in vertical stripes; sample 1 holds class 3 alone."""
+    g = torch.Generator().manual_seed(seed)
+    label = torch.full((batch, *size), 3, dtype=torch.long)
+    w = size[1]
+    label[0, :, : w // 3] = 0
+    label[0, :, w // 3: 2 * w // 3] = 1
+    label[0, :, 2 * w // 3:] = 2
+    return {"label": label, "image": torch.rand(batch, 3, *size, generator=g) * 2 - 1}
+
+
+def tiny_cfg(**sections) -> dict:
+    cfg = load_config("slnp", "synthetic", "tiny").to_dict()
+    for section, values in sections.items():
+        cfg[section] = dict(cfg[section], **values)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def method() -> SLNPGAN:
+    torch.manual_seed(0)
+    return SLNPGAN(tiny_cfg(model=dict(region_size=8)), data_info())
+
+
+def make_ctx(method: SLNPGAN, stage: str) -> LocalStepContext:
+    opts = method.configure_optimizers(stage)
+    return LocalStepContext(opts, {n: getattr(method, n) for n in method.networks_for(stage)}, stage=stage)
+
+
+def snapshot(method: SLNPGAN) -> dict[str, list[torch.Tensor]]:
+    return {n: [t.detach().clone() for t in getattr(method, n).state_dict().values()] for n in method.networks}
+
+
+def moved(method: SLNPGAN, before: dict[str, list[torch.Tensor]]) -> set[str]:
+    return {n for n, ts in before.items()
+            if any(not torch.equal(a, b) for a, b in zip(ts, getattr(method, n).state_dict().values(), strict=True))}
+
+
+def test_presets_put_g0_at_half_resolution():
+    tiny = load_config("slnp", "synthetic", "tiny")
+    paper = load_config("slnp", "synthetic", "paper")
+    assert tiny["model"]["g0_scale"] == paper["model"]["g0_scale"] == 2
+    assert tiny["train"]["stages"]["noise_prior"]["iters"] <= 200
+    assert paper["optimizer"]["type"] == tiny["optimizer"]["type"] == "AMM"
+    assert (paper["optimizer"]["lr_G"], paper["optimizer"]["lr_D"]) == (1e-4, 4e-4)
+    assert paper["loss"] == dict(gan_mode="vanilla", lambda_feat=10.0)
+
+
+def test_stages_and_networks(method):
+    assert SLNPGAN.stages == ("noise_prior", "main")
+    assert method.networks_for("noise_prior") == ("netVAE",)
+    assert method.networks_for("main") == ("netG0", "netG1", "netD0", "netD1")
+    assert SLNPGAN.multimodal
+
+
+def test_optimizers_are_amm_by_default_and_adam_by_config(method):
+    assert {type(o) for o in method.configure_optimizers("main").values()} == {AMM}
+    assert type(method.configure_optimizers("noise_prior")["VAE"]) is AMM
+    adam = SLNPGAN(tiny_cfg(optimizer=dict(type="Adam")), data_info())
+    opts = adam.configure_optimizers("main")
+    assert {type(o) for o in opts.values()} == {torch.optim.Adam}
+    assert opts["G"].param_groups[0]["lr"] == 1e-4 and opts["D"].param_groups[0]["lr"] == 4e-4
+
+
+def test_find_instances_by_class_and_by_instance_id():
+    label = torch.tensor([[[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 2, 2], [2, 2, 2, 2]],
+                          [[1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 255]]])
+    onehot = torch.nn.functional.one_hot(label.clamp(max=3), 4).permute(0, 3, 1, 2).float()[:, :3]
+    by_class = find_instances(onehot, None)
+    assert by_class.present.tolist() == [[True, True, True], [True, False, False]]
+    assert by_class.classes[0].tolist() == [0, 1, 2] and by_class.classes[1, 0] == 1
+    assert by_class.index[1, 3, 3] == -1          # the ignore pixel has no class channel: no instance
+    # two instances of class 2 (left and right halves of the bottom rows)
+    instance = torch.tensor([[[5, 5, 7, 7], [5, 5, 7, 7], [8, 8, 9, 9], [8, 8, 9, 9]],
+                             [[1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]]])
+    by_id = find_instances(onehot, instance)
+    assert by_id.present.sum(1).tolist() == [4, 1]
+    assert by_id.classes[0].tolist() == [0, 1, 2, 2]
+    assert by_id.index[0].tolist() == [[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]]
+    masks = by_id.masks()
+    assert masks.shape == (2, 4, 4, 4) and torch.equal(masks[0].sum(0), torch.ones(4, 4))
+
+
+def test_attention_sums_to_one_over_present_instances_and_is_zero_for_absent(method):
+    method.eval()
+    att = method.attention_maps(striped_batch())
+    w, present = att["weights"], att["present"]
+    assert att["grid"] == (4, 4) and w.shape == (2, 4, 4, 3)     # 32 px / 8 px regions; 3 instances at most
+    assert present.tolist() == [[True, True, True], [True, False, False]]
+    assert torch.allclose(w.sum(-1), torch.ones(2, 4, 4))
+    assert torch.equal(w[1, ..., 1:], torch.zeros(4, 4, 2))       # exactly 0, not just small
+    assert torch.equal(w[1, ..., 0], torch.ones(4, 4))            # the one instance takes all
+    assert (w[0] > 0).all() and (w[0] < 1).all()                  # softmax over the three present
+    assert att["instance_class"].tolist() == [[0, 1, 2], [3, -1, -1]]
+    assert att["instance_index"].shape == (2, *SIZE)
+
+
+def test_generate_returns_attention_and_is_multimodal(method):
+    method.eval()
+    batch = striped_batch()
+    z = torch.randn(2, method.z_dim)
+    torch.manual_seed(1)
+    a = method.generate(batch, z=z)
+    torch.manual_seed(1)
+    b, att = method.generate(batch, z=z, return_attention=True)
+    assert a.shape == (2, 3, *SIZE) and torch.equal(a, b) and set(att) >= {"weights", "present"}
+    # Another noise prior (z and the posterior sample of Enc(Dec(z))) gives another image.
+    assert (method.generate(batch) - method.generate(batch)).abs().mean() > 1e-3
+    with pytest.raises(ValueError):
+        method.generate(batch, style=batch["image"])
+
+
+def test_region_queries_reach_the_image_only_through_the_attention_weights():
+    """Rescaling the query projection changes the weights, hence V and I1, where several instances compete;
+    with a single present instance the weights stay 1 and I1 does not change at all."""
+    torch.manual_seed(0)
+    method = SLNPGAN(tiny_cfg(model=dict(region_size=8)), data_info()).eval()
+    inputs = method.inputs(striped_batch())
+    z_np = method.noise_prior(2)
+    with torch.no_grad():
+        _, image1, weights = method.synthesize(inputs, z_np)
+        method.netG1.query_proj.weight.mul_(20.0)
+        _, image1_b, weights_b = method.synthesize(inputs, z_np)
+    assert weights.shape == (2, 16, 3)
+    assert (weights_b[0] - weights[0]).abs().max() > 1e-3
+    assert (image1_b[0] - image1[0]).abs().max() > 1e-5
+    assert torch.equal(image1_b[1], image1[1])
+
+
+def test_noise_prior_stage_trains_only_the_vae_and_yields_z_np(method):
+    method.train()
+    before = snapshot(method)
+    losses = method.train_step(striped_batch(), make_ctx(method, "noise_prior"))
+    assert set(losses) == {"VAE_rec", "VAE_KLD"}
+    assert moved(method, before) == {"netVAE"}
+    z_np = method.noise_prior(5)
+    assert z_np.shape == (5, 256)
+
+
+def test_main_stage_trains_g0_g1_d0_d1_and_never_the_frozen_vae():
+    torch.manual_seed(0)
+    method = SLNPGAN(tiny_cfg(), data_info())
+    method.on_stage_start("noise_prior")
+    method.train()
+    method.train_step(striped_batch(), make_ctx(method, "noise_prior"))
+    method.on_stage_end("noise_prior")
+    method.on_stage_start("main")
+    method.train()                                                # the trainer's call: VAE must stay eval
+    assert not method.netVAE.training and method.netG0.training
+    assert not any(p.requires_grad for p in method.netVAE.parameters())
+    before = snapshot(method)
+    ctx = make_ctx(method, "main")
+    losses = method.train_step(striped_batch(), ctx)
+    assert set(losses) == {"G_GAN0", "G_feat0", "G_GAN1", "G_feat1", "D_fake0", "D_real0", "D_fake1", "D_real1"}
+    assert moved(method, before) == {"netG0", "netG1", "netD0", "netD1"}   # VAE weights and BN stats fixed
+    assert all(p.grad is None for p in method.netVAE.parameters())
+    vae_params = {id(p) for p in method.netVAE.parameters()}
+    assert not any(id(p) in vae_params for o in ctx.optimizers.values() for g in o.param_groups for p in g["params"])
+
+
+def test_d0_judges_g0_resolution_and_d1_the_output():
+    torch.manual_seed(0)
+    method = SLNPGAN(tiny_cfg(), data_info(size=(64, 64)))
+    seen = {}
+
+    def record(name):
+        def hook(module, args):
+            seen.setdefault(name, tuple(args[0].shape))
+        return hook
+
+    for name in ("netD0", "netD1"):
+        getattr(method, name).register_forward_pre_hook(record(name))
+    method.on_stage_start("main")
+    method.train()
+    method.train_step(striped_batch(size=(64, 64)), make_ctx(method, "main"))
+    assert seen == {"netD0": (4, 3, 32, 32), "netD1": (4, 3, 64, 64)}    # fake and real as one batch
+
+
+def test_paper_preset_builds_at_128_and_256_px():
+    cfg = load_config("slnp", "ade20k", "paper")
+    data = DataInfo(name="ade20k", num_classes=150, ignore_index=255, contain_dontcare_label=True,
+                    image_size=(256, 256))
+    method = SLNPGAN(cfg, data)
+    counts = {n: count_parameters(getattr(method, n)) for n in method.networks}
+    print("slnp paper preset parameters (ADE20K, 256 px):", counts)
+    assert counts == {"netVAE": 31_396_035, "netG0": 22_551_043, "netG1": 719_299,
+                      "netD0": 2_993_601, "netD1": 2_993_601}
+    assert method.size0 == (128, 128) and method.netG1.grid((256, 256)) == (16, 16)
+    # Shapes at the paper's resolutions without computing anything (meta tensors).
+    method = method.to("meta")
+    nc = method.semantic_nc
+    sem0, sem1 = torch.zeros(1, nc, 128, 128, device="meta"), torch.zeros(1, nc, 256, 256, device="meta")
+    hist = torch.zeros(1, data.label_nc, device="meta")
+    z_np = method.netVAE.noise_prior(torch.zeros(1, 256, device="meta"))
+    y0, image0 = method.netG0(sem0, hist, z_np)
+    instances = Instances(torch.zeros(1, 256, 256, dtype=torch.long, device="meta"),
+                          torch.zeros(1, 5, dtype=torch.long, device="meta"),
+                          torch.ones(1, 5, dtype=torch.bool, device="meta"))
+    image1, weights = method.netG1(sem1, instances, y0, image0)
+    assert (z_np.shape, image0.shape, image1.shape, weights.shape) == (
+        (1, 256), (1, 3, 128, 128), (1, 3, 256, 256), (1, 256, 5))
+    assert method.netD0(image0, sem0, hist)[-1].shape == (1, 1, 8, 8)
+    assert method.netD1(image1, sem1, hist)[-1].shape == (1, 1, 16, 16)
