@@ -53,7 +53,7 @@ def _config(args: argparse.Namespace, method: str):
         overrides.append(f"data.root={str(args.data_root)!r}")
     if getattr(args, "seed", None) is not None:
         overrides.append(f"seed={args.seed}")
-    cfg = load_config(method, args.dataset, args.preset, overrides)
+    cfg = load_config(method, args.dataset, args.preset, overrides, extra_files=args.config or ())
     if getattr(args, "iters", None) is not None:
         # --iters applies to every stage of a multi-stage method
         for stage in cfg["train"].get("stages", {}).values():
@@ -70,6 +70,8 @@ def _add_common(p: argparse.ArgumentParser, *, method: bool = True, methods: boo
     p.add_argument("--dataset", default="synthetic", help="dataset name (see `list`); default: synthetic")
     p.add_argument("--preset", default="tiny", choices=("tiny", "paper"),
                    help="tiny: CPU-sized (default); paper: the published architecture and schedule")
+    p.add_argument("--config", action="append", type=Path, metavar="FILE",
+                   help="an extra config file merged after the preset's (repeatable), e.g. a variant")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config key (repeatable)")
     p.add_argument("--data-root", type=Path, help="dataset root directory (sets data.root)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output root (default: results/)")

@@ -108,10 +108,16 @@ def apply_overrides(cfg: dict[str, Any], overrides: Sequence[str]) -> list[tuple
 
 
 def load_config(method: str, dataset: str, preset: str = "tiny", overrides: Sequence[str] = (),
-                root: Path = CONFIG_ROOT) -> Config:
-    """Resolve the config of ``method`` on ``dataset`` at ``preset`` with ``--set`` overrides."""
+                root: Path = CONFIG_ROOT, extra_files: Sequence[str | Path] = ()) -> Config:
+    """Resolve the config of ``method`` on ``dataset`` at ``preset``, then ``extra_files`` (``--config``,
+    e.g. a variant such as configs/pix2pixhd/variants/pix2pixhd_cityscapes_1024p.py), then ``--set``."""
     cfg: dict[str, Any] = {}
     files = config_files(method, dataset, preset, root)
+    for extra in extra_files:
+        path = Path(extra)
+        if not path.is_file():
+            raise ConfigError(f"--config {extra}: no such file")
+        files.append(path.resolve())
     for path in files:
         cfg = merge(cfg, _load_file(path, preset))
     cfg["method"] = method
@@ -119,7 +125,7 @@ def load_config(method: str, dataset: str, preset: str = "tiny", overrides: Sequ
     cfg["preset"] = preset
     changed = apply_overrides(cfg, overrides)
     resolved = Config(cfg)
-    resolved["_meta_"] = {"files": [str(p.relative_to(root.parent)) for p in files],
+    resolved["_meta_"] = {"files": [_display(p, root.parent) for p in files],
                           "overrides": [[k, _plain(o), _plain(n)] for k, o, n in changed]}
     return resolved
 
@@ -133,6 +139,13 @@ def load_data_config(dataset: str, preset: str = "tiny", overrides: Sequence[str
     cfg = _load_file(path, preset)
     apply_overrides(cfg, overrides)
     return cfg["data"]
+
+
+def _display(path: Path, base: Path) -> str:
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return str(path)
 
 
 def _plain(value: Any) -> Any:

@@ -73,7 +73,8 @@ def train_run(cfg: Config, out: Path, *, resume: bool | None = None, device: str
     if dist_info.is_main:
         runs.start_run(run_dir, cfg, argv=argv, device=str(dev), world_size=dist_info.world_size)
     trainer = Trainer(cfg, run_dir, train_set=train_set, info=info, sample_batch=fixed_batch(val_set, 8),
-                      device=device, dist_info=dist_info, progress=progress)
+                      device=device, dist_info=dist_info, progress=progress,
+                      finalize_set=build_dataset(cfg["data"], "train", train=False))
     result = trainer.train(resume=has_ckpt and resume is not False, stop_after=stop_after)
     if dist_info.is_main and not result.completed:
         runs.update_manifest(run_dir, status="stopped", iterations=result.iterations)

@@ -234,7 +234,8 @@ class Trainer:
 
     def __init__(self, cfg: Mapping[str, Any], run_dir: Path, *, train_set: Dataset, info: DataInfo,
                  sample_batch: Mapping[str, Any] | None = None, device: str | None = None,
-                 dist_info: DistInfo | None = None, progress: bool = True):
+                 dist_info: DistInfo | None = None, progress: bool = True,
+                 finalize_set: Dataset | None = None):
         self.cfg = cfg
         self.tcfg = cfg["train"]
         self.run_dir = Path(run_dir)
@@ -244,6 +245,7 @@ class Trainer:
         self.train_set = train_set
         self.info = info
         self.sample_batch = sample_batch
+        self.finalize_set = finalize_set
         self.progress = progress and self.dist.is_main
         amp = self.tcfg.get("amp", "off")
         if amp == "fp16" and self.device.type != "cuda":
@@ -293,6 +295,8 @@ class Trainer:
         if writer is not None:
             writer.close()
         completed = all(done.get(s) == self.stage_iters(s) for s in stages)
+        if completed and self.finalize_set is not None and type(method).finalize is not Method.finalize:
+            self._finalize(stages[-1])
         return TrainResult(self.run_dir, method, self.info, done, time.time() - t0, completed)
 
     def _tensorboard(self):
@@ -398,6 +402,22 @@ class Trainer:
             self.apply_ema(ema)
         if hasattr(self.method, "on_stage_end"):
             self.method.on_stage_end(stage)
+
+    def _finalize(self, stage: str) -> None:
+        """Let the method fit what it fits after training (pix2pixHD's feature clusters), then re-save the
+        final checkpoint so it carries the result."""
+        loader = DataLoader(self.finalize_set, batch_size=int(self.tcfg["batch_size"]), shuffle=False)
+        self.method.eval()
+        self.method.finalize({k: v.to(self.device) if torch.is_tensor(v) else v for k, v in b.items()}
+                              for b in loader)
+        if not self.dist.is_main:
+            return
+        ref = ckpt.latest_checkpoint(self.ckpt_dir)
+        assert ref is not None and ref.stage == stage
+        state = ckpt.load_training_state(ref)
+        with unwrapped(self.method):
+            ckpt.save_checkpoint(self.ckpt_dir, self.method, stage, ref.iteration, state,
+                                 keep=int(self.tcfg.get("keep_checkpoints", 0)) or None)
 
     def apply_ema(self, ema: EMA) -> None:
         """Load the EMA weights into the method (what generation uses once training is over)."""

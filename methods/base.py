@@ -18,7 +18,7 @@ devices: batches arrive on the method's device.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar, Protocol
 
@@ -85,6 +85,10 @@ class Method(nn.Module):
                  style: Tensor | None = None) -> Tensor:
         """Images ``[B, 3, H, W]`` in ``[-1, 1]`` for ``batch["label"]`` (and ``batch["instance"]``)."""
         raise NotImplementedError
+
+    def finalize(self, batches: Iterable[dict[str, Any]]) -> None:
+        """Called once after the last training iteration with the (un-augmented) training split, before
+        the final checkpoint is written; e.g. pix2pixHD fits its per-class feature clusters here."""
 
     def extra_info(self) -> dict[str, Any]:
         """Provenance the manifest records (e.g. where perceptual-loss weights came from)."""

@@ -583,10 +583,15 @@ class Pix2PixHD(Method):
         else:
             if not bool(self.feature_cluster_counts.any()) and not self._warned_unfitted:
                 warnings.warn("pix2pixHD features are sampled as zeros: no clusters are fitted yet "
-                              "(methods.pix2pixhd.fit_feature_clusters)", stacklevel=2)
+                              "(methods.pix2pixhd.fit_feature_clusters)", stacklevel=3)
                 self._warned_unfitted = True
             feats = self.sample_features(batch, z)
         return self.netG(torch.cat([semantic, feats.to(semantic.dtype)], 1))
+
+    def finalize(self, batches: Iterable[dict[str, Any]]) -> None:
+        """After training: fit the per-class feature clusters used at inference (instance features only)."""
+        if self.features != "none":
+            fit_feature_clusters(self, batches)
 
     def extra_info(self) -> dict[str, Any]:
         info: dict[str, Any] = {"netG": self.netG_kind, "generator_parameters": count_parameters(self.netG)}

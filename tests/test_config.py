@@ -38,3 +38,15 @@ def test_dump_marks_non_defaults(tmp_path):
 
     again = Config.fromfile(str(tmp_path / "config.py"))
     assert again["model"]["ngf"] == 24
+
+
+def test_extra_config_file_is_merged_before_set(tmp_path):
+    from benchmark.config import CONFIG_ROOT
+
+    variant = CONFIG_ROOT / "pix2pixhd" / "variants" / "pix2pixhd_cityscapes_2048p.py"
+    cfg = load_config("pix2pixhd", "cityscapes", "paper", ["model.ngf=16"], extra_files=[variant])
+    assert cfg["model"]["netG"] == "local" and cfg["data"]["crop_size"] == 2048
+    assert cfg["model"]["ngf"] == 16
+    assert any("variants" in f for f in cfg["_meta_"]["files"])
+    with pytest.raises(ConfigError, match="--config .*no such file"):
+        load_config("spade", "synthetic", "tiny", extra_files=[tmp_path / "nope.py"])

@@ -121,3 +121,16 @@ def test_corrupt_latest_pointer_is_a_clear_error(tmp_path, toy_method):
     (tmp_path / "checkpoints" / ckpt.LATEST).write_text("{not json")
     with pytest.raises(ckpt.CheckpointError, match="corrupt"):
         make_trainer(toy_cfg(20), tmp_path).train(resume=True)
+
+
+def test_finalize_runs_once_after_training_and_is_checkpointed(tmp_path, toy_method):
+    ds = ToyDataset()
+    trainer = Trainer(toy_cfg(10), tmp_path, train_set=ds, info=ds.info, device="cpu", progress=False,
+                      finalize_set=ToyDataset(n=7))
+    trainer.train()
+    assert int(weights(tmp_path)["seen_in_finalize"]) == 7
+    # a stopped run has not finished training: nothing is fitted yet
+    stopped = Trainer(toy_cfg(10), tmp_path / "s", train_set=ds, info=ds.info, device="cpu", progress=False,
+                      finalize_set=ToyDataset(n=7))
+    stopped.train(stop_after=5)
+    assert int(weights(tmp_path / "s")["seen_in_finalize"]) == 0

@@ -61,6 +61,7 @@ class ToyMethod(Method):
         self.netD = nn.Conv2d(data.num_classes + 3, 1, 1)
         self.nan_at = cfg.get("model", {}).get("nan_at")
         self.noise = cfg.get("model", {}).get("noise", True)
+        self.register_buffer("seen_in_finalize", torch.zeros((), dtype=torch.long))
 
     def configure_optimizers(self, stage: str) -> dict[str, torch.optim.Optimizer]:
         return {"G": torch.optim.Adam(self.netG.parameters(), lr=1e-2),
@@ -89,6 +90,9 @@ class ToyMethod(Method):
         ctx.step("D")
         losses = {"G_GAN": g_gan, "G_L1": g_l1, "D_real": d_real, "D_fake": d_fake}
         return {k: float(v.detach()) for k, v in losses.items()}
+
+    def finalize(self, batches) -> None:
+        self.seen_in_finalize.fill_(sum(len(b["path"]) for b in batches))
 
     @torch.no_grad()
     def generate(self, batch, *, z=None, style=None) -> torch.Tensor:

@@ -307,7 +307,7 @@ def sample_grid(runs: pd.DataFrame, dataset: str) -> tuple[Figure, list[Path]]:
     return fig, [Path(r.run_dir) for r in chosen]
 
 
-def _batch(samples: Sequence[Mapping[str, Any]], device: torch.device) -> dict[str, Any]:
+def collate_samples(samples: Sequence[Mapping[str, Any]], device: torch.device) -> dict[str, Any]:
     from torch.utils.data import default_collate
 
     batch = default_collate(list(samples))
@@ -318,7 +318,7 @@ def _has_checkpoint(run_dir: Path) -> bool:
     return (run_dir / "checkpoints" / "latest.json").is_file()
 
 
-def _z_samples(method, batch: Mapping[str, Any]) -> list[torch.Tensor]:
+def z_samples(method, batch: Mapping[str, Any]) -> list[torch.Tensor]:
     """Several images of one label map: the method's own k outputs where it has them (CRN), else one
     generate() per seed (z, or a sampled style code, drawn inside)."""
     if hasattr(method, "generate_samples"):
@@ -331,7 +331,7 @@ def _z_samples(method, batch: Mapping[str, Any]) -> list[torch.Tensor]:
     return images
 
 
-def _style_samples(method, batch: Mapping[str, Any], styles: torch.Tensor) -> list[torch.Tensor] | None:
+def style_samples(method, batch: Mapping[str, Any], styles: torch.Tensor) -> list[torch.Tensor] | None:
     """One image per style image, or None when the method takes no style input (it raises ValueError)."""
     images = []
     for style in styles:
@@ -363,9 +363,9 @@ def multimodal_grid(runs: pd.DataFrame, dataset: str, device: str | None = None)
                 n_styles = min(STYLE_IMAGES, len(split) - 1)
                 style_images = torch.stack([split[1 + i]["image"] for i in range(n_styles)])
             device_ = next(method.parameters()).device
-            batch = _batch([split[0]], device_)
-            rows.append((run.method, "z", [_image(x) for x in _z_samples(method, batch)]))
-            styled = _style_samples(method, batch, style_images.to(device_)) if len(style_images) else None
+            batch = collate_samples([split[0]], device_)
+            rows.append((run.method, "z", [_image(x) for x in z_samples(method, batch)]))
+            styled = style_samples(method, batch, style_images.to(device_)) if len(style_images) else None
             if styled is not None:
                 rows.append((run.method, "style", [_image(x) for x in styled]))
             used.append(Path(run.run_dir))
@@ -389,7 +389,7 @@ def multimodal_grid(runs: pd.DataFrame, dataset: str, device: str | None = None)
             axes[0, col].set_axis_on()
         offset = 1
     for row, (method, kind, images) in enumerate(rows, start=offset):
-        _show(axes[row, 0], _label_image(sample["label"], split.info), "label")
+        _show(axes[row, 0], _label_image(sample["label"], split.info), "label" if row == offset else None)
         axes[row, 0].set_axis_on()
         axes[row, 0].set_ylabel(f"{paper_name(method)}\n{'z draws' if kind == 'z' else 'style-guided'}",
                                 fontsize=8, color=method_color(method))
@@ -413,7 +413,7 @@ def attention_figure(runs: pd.DataFrame, dataset: str, device: str | None = None
     method, _, info = load_trained(Path(run.run_dir), device)
     split = evaluation_split(run.run_dir)
     n = min(ATTENTION_SAMPLES, len(split))
-    batch = _batch([split[i] for i in range(n)], next(method.parameters()).device)
+    batch = collate_samples([split[i] for i in range(n)], next(method.parameters()).device)
     torch.manual_seed(0)
     with torch.no_grad():
         images, attention = method.generate(batch, return_attention=True)

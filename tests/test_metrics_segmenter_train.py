@@ -1,0 +1,95 @@
+"""SISBench's own segmenter: training improves mIoU, the checkpoint is pinned by sha256 with a record,
+and a finished segmenter is reused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch.utils.data import Dataset
+
+from metrics.base import WeightsUnavailable, sha256_file
+from metrics.segmenters import SegmenterSpec, build_segmenter
+from metrics.segmenters import train as train_module
+from metrics.segmenters.train import (
+    RECORD_FILE,
+    SegmenterTraining,
+    evaluate_segmenter,
+    fit_segmenter,
+    load_trained_segmenter,
+    train_segmenter,
+)
+
+TINY = dict(depth=18, stem_channels=8, base_channels=8, head_channels=16, aux_channels=8,
+            aspp_dilations=(1, 2, 3), batch_size=8)
+
+
+class Shapes(Dataset):
+    """Squares (class 1) and discs (class 2) on a background (class 0), each class its own colour."""
+
+    colours = torch.tensor([[-0.6, -0.6, 0.6], [0.8, -0.4, -0.4], [-0.3, 0.8, -0.2]])
+
+    def __init__(self, n: int, seed: int, size: int = 32):
+        g = torch.Generator().manual_seed(seed)
+        yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+        self.samples = []
+        for _ in range(n):
+            label = torch.zeros(size, size, dtype=torch.long)
+            x0, y0 = torch.randint(0, size // 2, (2,), generator=g).tolist()
+            label[y0:y0 + size // 3, x0:x0 + size // 3] = 1
+            cx, cy = torch.randint(size // 4, 3 * size // 4, (2,), generator=g).tolist()
+            label[(yy - cy) ** 2 + (xx - cx) ** 2 < (size // 6) ** 2] = 2
+            image = self.colours[label].permute(2, 0, 1) + 0.1 * torch.randn(3, size, size, generator=g)
+            self.samples.append({"image": image.clamp(-1, 1), "label": label})
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.samples[i]
+
+
+def test_training_improves_miou():
+    torch.set_num_threads(1)
+    val = Shapes(8, seed=1)
+    untrained = fit_segmenter(Shapes(16, seed=0), 3, None, SegmenterTraining(iters=0, **TINY))
+    trained = fit_segmenter(Shapes(16, seed=0), 3, None, SegmenterTraining(iters=60, lr=5e-3, **TINY))
+    before = evaluate_segmenter(untrained, val, ignore_index=None)["mIoU"]
+    after = evaluate_segmenter(trained, val, ignore_index=None)["mIoU"]
+    assert after > before + 0.2 and after > 0.6, (before, after)
+
+
+@pytest.fixture(scope="module")
+def tiny_synthetic(tmp_path_factory):
+    return dict(type="synthetic", root=str(tmp_path_factory.mktemp("synthetic")), num_train=8, num_val=4)
+
+
+def test_train_segmenter_pins_and_reuses_the_checkpoint(tiny_synthetic, tmp_path, monkeypatch):
+    weights = train_segmenter(tiny_synthetic, tmp_path, iters=2, **TINY)
+    record = json.loads((weights.parent / RECORD_FILE).read_text())
+    assert record["sha256"] == sha256_file(weights)
+    assert record["dataset"] == "synthetic" and record["training"]["iters"] == 2
+    assert 0.0 <= record["val_mIoU"] <= 1.0 and len(record["val_per_class_iou"]) == 10
+    assert not list(weights.parent.glob("*.tmp"))
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished segmenter must be reused")
+
+    monkeypatch.setattr(train_module, "fit_segmenter", no_training)
+    assert train_segmenter(tiny_synthetic, tmp_path, iters=2, **TINY) == weights
+    segmenter = load_trained_segmenter(weights)
+    assert segmenter.checkpoint_hash == record["sha256"] and segmenter.num_classes == 10
+    with pytest.raises(WeightsUnavailable, match="pins"):
+        load_trained_segmenter(weights, sha256="0" * 64)
+    spec = SegmenterSpec(kind="trained", options=tuple({"iters": 2, **TINY}.items()))
+    built = build_segmenter(spec, num_classes=10, data_cfg=tiny_synthetic, checkpoint=weights)
+    assert built.checkpoint_hash == record["sha256"]
+
+
+def test_missing_trained_segmenter_names_the_command(tiny_synthetic, tmp_path):
+    spec = SegmenterSpec(kind="trained", options=(("auto_train", False), ("iters", 3)))
+    with pytest.raises(WeightsUnavailable) as err:
+        build_segmenter(spec, num_classes=10, data_cfg=tiny_synthetic, cache_dir=tmp_path)
+    assert "segmenter train --dataset synthetic" in str(err.value)
+    assert "--segmenter-checkpoint" in str(err.value)

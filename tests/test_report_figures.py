@@ -1,0 +1,75 @@
+"""Figures that run a method: the multimodal grid and SLNP-GAN's attention, from untrained checkpointed runs.
+
+The runs are built, not trained: each method at its tiny preset on a 32 x 32 folder dataset, its random
+weights saved as the run's checkpoint, which is all :func:`benchmark.pipeline.load_trained` needs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmark import checkpoint as ckpt
+from benchmark.config import load_config, to_plain
+from benchmark.datasets import dataset_info
+from benchmark.pipeline import load_trained
+from benchmark.report import build_report
+from benchmark.report.figures import collate_samples, style_samples, z_samples, attention_figure, multimodal_grid
+from benchmark.results import collect_training_runs
+from benchmark.trainer import build_method
+from tests.fixtures_data import write_folder
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("report-models")
+    root = write_folder(out / "data", {"train": 2, "val": 4}, num_classes=4)
+    for name in ("adanorm", "slnp", "pix2pix"):
+        cfg = load_config(name, "folder", "tiny", [f"data.root={root}", "data.load_size=32", "data.crop_size=32",
+                                                   "data.flip=False"])
+        torch.manual_seed(0)
+        method = build_method(cfg, dataset_info(cfg["data"]))
+        run_dir = out / "runs" / "folder" / name / "tiny-0"
+        ckpt.save_checkpoint(run_dir / "checkpoints", method, method.stages[-1], 0, {})
+        (run_dir / "config.json").write_text(json.dumps(to_plain(cfg)))
+        (run_dir / "manifest.json").write_text(json.dumps({"status": "finished", "preset": "tiny"}))
+    return out
+
+
+def test_multimodal_grid_covers_only_multimodal_methods(out):
+    fig, used = multimodal_grid(collect_training_runs(out), "folder", "cpu")
+    assert sorted(p.parent.name for p in used) == ["adanorm", "slnp"]  # pix2pix: one image per label map
+    # rows: style images, adanorm z draws, adanorm style-guided, slnp z draws
+    assert fig.axes[0].get_title() == "real"
+    assert sum(ax.get_ylabel().endswith("z draws") for ax in fig.axes) == 2
+    assert sum(ax.get_ylabel().endswith("style-guided") for ax in fig.axes) == 1
+
+
+def test_z_draws_differ_and_style_only_where_the_method_takes_one(out):
+    from benchmark.report.figures import evaluation_split
+
+    split = evaluation_split(out / "runs" / "folder" / "slnp" / "tiny-0")
+    batch = collate_samples([split[0]], torch.device("cpu"))
+    styles = torch.stack([split[1]["image"], split[2]["image"]])
+    slnp, _, _ = load_trained(out / "runs" / "folder" / "slnp" / "tiny-0", "cpu")
+    draws = z_samples(slnp, batch)
+    assert len(draws) == 4 and not torch.allclose(draws[0], draws[1])
+    assert style_samples(slnp, batch, styles) is None
+    adanorm, _, _ = load_trained(out / "runs" / "folder" / "adanorm" / "tiny-0", "cpu")
+    styled = style_samples(adanorm, batch, styles)
+    assert styled is not None and len(styled) == 2 and styled[0].shape == (3, 32, 32)
+
+
+def test_attention_figure_and_report(out):
+    fig, used = attention_figure(collect_training_runs(out), "folder", "cpu")
+    assert [p.parent.name for p in used] == ["slnp"]
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title().startswith("instance")]
+    assert titles and all("class_" in t for t in titles)
+
+    summary = build_report(out, device="cpu")
+    keys = {f.key for f in summary.figures}
+    assert {"multimodal_folder", "attention_folder"} <= keys
+    assert not [what for what, _ in summary.skipped if "attention" in what or "Multimodal" in what]
