@@ -15,7 +15,7 @@ from PIL import Image
 
 from benchmark.config import load_data_config
 from benchmark.report import build_report, write_dataset_table
-from benchmark.report.figures import optimizer_pairs, read_train_log
+from benchmark.report.figures import loss_curves, optimizer_pairs
 from benchmark.report.tables import (
     SEED000_TABLE1,
     SEED002_TABLE2,
@@ -247,13 +247,20 @@ def test_optimizer_pairs_need_configs_equal_but_for_the_optimizer(tmp_path):
     assert (pair.runs["Adam"].name, pair.runs["AMM"].name) == ("tiny-adam", "tiny-amm")
 
 
-def test_train_log_steps_run_on_across_stages(tmp_path):
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
+def test_loss_curves_keep_training_stages_apart(tmp_path):
+    run_dir = write_run(tmp_path, "synthetic", "slnp", "tiny-1", overrides=[["optimizer.type", "AMM", "Adam"]])
     pd.DataFrame({"stage": ["noise_prior", "noise_prior", "main", "main"], "iteration": [10, 20, 10, 20],
-                  "VAE_rec": [1.0, 0.5, None, None], "G_GAN": [None, None, 2.0, 1.0]}).to_csv(
-        run_dir / "train_log.csv", index=False)
-    assert list(read_train_log(run_dir)["step"]) == [10, 20, 30, 40]
+                  "VAE_rec": [700.0, 650.0, None, None], "VAE_KLD": [50.0, 40.0, None, None],
+                  "G_GAN0": [None, None, 2.0, 1.0], "D_real0": [None, None, 0.7, 0.6], "lr_G": 1e-4,
+                  "it_per_s": 3.0}).to_csv(run_dir / "train_log.csv", index=False)
+    fig = loss_curves(collect_training_runs(tmp_path), "synthetic")
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title().split("\n") for ax in panels] == [
+        ["SLNP-GAN (tiny-1), noise_prior", 'optimizer.type="Adam"'],
+        ["SLNP-GAN (tiny-1), main", 'optimizer.type="Adam"']]
+    assert [line.get_label() for line in panels[0].lines] == ["VAE: VAE_rec + VAE_KLD"]
+    assert [line.get_label() for line in panels[1].lines] == ["G: G_GAN0", "D: D_real0"]
+    assert list(panels[0].lines[0].get_ydata()) == [750.0, 690.0]  # summed terms, moving average of 1
 
 
 # -- the whole report ------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from benchmark.config import load_config, to_plain
 from benchmark.datasets import dataset_info
 from benchmark.pipeline import load_trained
 from benchmark.report import build_report
-from benchmark.report.figures import collate_samples, style_samples, z_samples, attention_figure, multimodal_grid
+from benchmark.report.figures import attention_figure, collate_samples, multimodal_grid, style_samples, z_samples
 from benchmark.results import collect_training_runs
 from benchmark.trainer import build_method
 from tests.fixtures_data import write_folder

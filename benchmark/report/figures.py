@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import textwrap
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,10 +31,12 @@ import torch
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from benchmark.datasets.base import DataInfo, SISDataset
 from benchmark.io import atomic_path
 from benchmark.report.tables import dataset_name, paper_name
 from benchmark.results import ORACLE, preferred_first
 from benchmark.visualize import colorize, to_uint8
+from methods.base import Method
 
 METHOD_COLORS = {"crn": "#1f77b4", "pix2pix": "#ff7f0e", "pix2pixhd": "#2ca02c", "spade": "#d62728",
                  "adanorm": "#9467bd", "slnp": "#8c564b", ORACLE: "#4d4d4d"}
@@ -55,6 +58,8 @@ class FigureSkipped(Exception):
 
 @dataclass
 class FigureRecord:
+    """A written figure: its files, what it shows and the run directories it was drawn from."""
+
     key: str
     title: str
     caption: str
@@ -89,8 +94,7 @@ def save_figure(fig: Figure, base: Path) -> list[Path]:
 # -- training logs ---------------------------------------------------------------------------------------
 
 def read_train_log(run_dir: Path) -> pd.DataFrame:
-    """``train_log.csv`` with a ``step`` column counting iterations across stages in their logged order
-    (SLNP-GAN's noise-prior stage, then its main stage)."""
+    """``train_log.csv`` of a run (a ``stage`` column added for logs that lack one)."""
     path = Path(run_dir) / "train_log.csv"
     if not path.is_file():
         raise FigureSkipped(f"{run_dir} has no train_log.csv")
@@ -99,18 +103,14 @@ def read_train_log(run_dir: Path) -> pd.DataFrame:
         raise FigureSkipped(f"{path} holds no logged iterations")
     if "stage" not in log:
         log["stage"] = "main"
-    offset, steps = 0, []
-    for _, part in log.groupby("stage", sort=False):
-        steps.append(part["iteration"] + offset)
-        offset += int(part["iteration"].max())
-    return log.assign(step=pd.concat(steps).sort_index())
+    return log
 
 
 def loss_groups(log: pd.DataFrame) -> dict[str, list[str]]:
     """Loss columns grouped by network (the name's prefix: ``G_GAN`` -> ``G``)."""
     groups: dict[str, list[str]] = {}
     for column in log.columns:
-        if column in (*LOG_META_COLUMNS, "step") or column.startswith("lr_"):
+        if column in LOG_META_COLUMNS or column.startswith("lr_"):
             continue
         if pd.api.types.is_numeric_dtype(log[column]):
             groups.setdefault(column.split("_")[0], []).append(column)
@@ -128,30 +128,35 @@ def _grid(n: int, cols: int = 3) -> tuple[int, int]:
 
 
 def loss_curves(runs: pd.DataFrame, dataset: str) -> Figure:
-    """One panel per run on ``dataset``: each network's summed loss terms (solid G, dashed D, ...)."""
-    logs = []
+    """One panel per run and training stage on ``dataset`` (stages apart: SLNP-GAN's VAE losses are
+    hundreds of times its GAN losses): each network's summed loss terms (solid G, dashed D, ...)."""
+    panels = []
     for run in runs[runs["dataset"] == dataset].itertuples(index=False):
         try:
-            logs.append((run, read_train_log(run.run_dir)))
+            log = read_train_log(run.run_dir)
         except FigureSkipped:
             continue
-    if not logs:
+        stages = list(dict.fromkeys(log["stage"]))
+        panels += [(run, stage if len(stages) > 1 else None, part) for stage, part in log.groupby("stage", sort=False)]
+    if not panels:
         raise FigureSkipped(f"no run on {dataset} has a train_log.csv")
-    rows, cols = _grid(len(logs))
+    rows, cols = _grid(len(panels))
     fig = Figure(figsize=(4.2 * cols, 3.0 * rows), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for ax, (run, log) in zip(axes, logs, strict=False):
+    for ax, (run, stage, log) in zip(axes, panels, strict=False):
         for style, (group, columns) in zip(GROUP_STYLES * 4, loss_groups(log).items(), strict=False):
-            part = log[["step", *columns]].dropna(subset=columns, how="all")
-            ax.plot(part["step"], smooth(part[columns].sum(axis=1, min_count=1)), style,
+            part = log[["iteration", *columns]].dropna(subset=columns, how="all")
+            if part.empty:
+                continue
+            ax.plot(part["iteration"], smooth(part[columns].sum(axis=1, min_count=1)), style,
                     color=method_color(run.method), label=f"{group}: {' + '.join(columns)}")
-        for boundary in log.groupby("stage", sort=False)["step"].max().iloc[:-1]:
-            ax.axvline(boundary, color="0.6", lw=0.8)
-        ax.set_title(f"{paper_name(run.method)} ({run.run_id})", fontsize=9, color=method_color(run.method))
+        variant = "\n" + textwrap.fill(run.overrides, 70) if isinstance(run.overrides, str) and run.overrides else ""
+        ax.set_title(f"{paper_name(run.method)} ({run.run_id}){', ' + stage if stage else ''}{variant}", fontsize=8,
+                     color=method_color(run.method))
         ax.set_xlabel("iteration")
         ax.set_ylabel("loss (moving average)")
         ax.legend(fontsize=6)
-    for ax in axes[len(logs):]:
+    for ax in axes[len(panels):]:
         ax.set_visible(False)
     fig.suptitle(f"Training losses on {dataset_name(dataset)}")
     return fig
@@ -233,7 +238,7 @@ def _run_config(run_dir: Path) -> dict[str, Any]:
     return json.loads((Path(run_dir) / "config.json").read_text())
 
 
-def evaluation_split(run_dir: Path):
+def evaluation_split(run_dir: Path) -> SISDataset:
     """The evaluation split of a run's dataset (``data.eval_split``), without augmentation."""
     from benchmark.datasets import build_dataset
 
@@ -244,11 +249,7 @@ def evaluation_split(run_dir: Path):
         raise FigureSkipped(f"the evaluation split of {data_cfg.get('type')} cannot be read ({exc})") from exc
 
 
-def _image(tensor: torch.Tensor) -> np.ndarray:
-    return to_uint8(tensor)
-
-
-def _label_image(label: torch.Tensor, info) -> np.ndarray:
+def _label_image(label: torch.Tensor, info: DataInfo) -> np.ndarray:
     return to_uint8(colorize(label[None], info)[0])
 
 
@@ -298,7 +299,7 @@ def sample_grid(runs: pd.DataFrame, dataset: str) -> tuple[Figure, list[Path]]:
     axes = fig.subplots(len(samples), cols, squeeze=False)
     for row, (stem, sample) in enumerate(samples):
         _show(axes[row, 0], _label_image(sample["label"], split.info), "label" if row == 0 else None)
-        _show(axes[row, 1], _image(sample["image"]), "real" if row == 0 else None)
+        _show(axes[row, 1], to_uint8(sample["image"]), "real" if row == 0 else None)
         axes[row, 0].set_ylabel(stem, fontsize=7)
         for col, run in enumerate(chosen, start=2):
             _show(axes[row, col], _load_png(Path(run.run_dir) / "images" / f"{stem}.png"),
@@ -308,6 +309,7 @@ def sample_grid(runs: pd.DataFrame, dataset: str) -> tuple[Figure, list[Path]]:
 
 
 def collate_samples(samples: Sequence[Mapping[str, Any]], device: torch.device) -> dict[str, Any]:
+    """Dataset samples as one batch on ``device`` (as a DataLoader would collate them)."""
     from torch.utils.data import default_collate
 
     batch = default_collate(list(samples))
@@ -318,7 +320,7 @@ def _has_checkpoint(run_dir: Path) -> bool:
     return (run_dir / "checkpoints" / "latest.json").is_file()
 
 
-def z_samples(method, batch: Mapping[str, Any]) -> list[torch.Tensor]:
+def z_samples(method: Method, batch: Mapping[str, Any]) -> list[torch.Tensor]:
     """Several images of one label map: the method's own k outputs where it has them (CRN), else one
     generate() per seed (z, or a sampled style code, drawn inside)."""
     if hasattr(method, "generate_samples"):
@@ -331,7 +333,7 @@ def z_samples(method, batch: Mapping[str, Any]) -> list[torch.Tensor]:
     return images
 
 
-def style_samples(method, batch: Mapping[str, Any], styles: torch.Tensor) -> list[torch.Tensor] | None:
+def style_samples(method: Method, batch: Mapping[str, Any], styles: torch.Tensor) -> list[torch.Tensor] | None:
     """One image per style image, or None when the method takes no style input (it raises ValueError)."""
     images = []
     for style in styles:
@@ -364,10 +366,10 @@ def multimodal_grid(runs: pd.DataFrame, dataset: str, device: str | None = None)
                 style_images = torch.stack([split[1 + i]["image"] for i in range(n_styles)])
             device_ = next(method.parameters()).device
             batch = collate_samples([split[0]], device_)
-            rows.append((run.method, "z", [_image(x) for x in z_samples(method, batch)]))
+            rows.append((run.method, "z", [to_uint8(x) for x in z_samples(method, batch)]))
             styled = style_samples(method, batch, style_images.to(device_)) if len(style_images) else None
             if styled is not None:
-                rows.append((run.method, "style", [_image(x) for x in styled]))
+                rows.append((run.method, "style", [to_uint8(x) for x in styled]))
             used.append(Path(run.run_dir))
     if not rows:
         raise FigureSkipped(f"no run on {dataset} is of a multimodal method "
@@ -382,10 +384,10 @@ def multimodal_grid(runs: pd.DataFrame, dataset: str, device: str | None = None)
     sample = split[0]
     offset = 0
     if has_style:
-        _show(axes[0, 0], _image(sample["image"]), "real")
+        _show(axes[0, 0], to_uint8(sample["image"]), "real")
         axes[0, 0].set_axis_on()
         for col, style in enumerate(style_images, start=1):
-            _show(axes[0, col], _image(style), f"style image {col}")
+            _show(axes[0, col], to_uint8(style), f"style image {col}")
             axes[0, col].set_axis_on()
         offset = 1
     for row, (method, kind, images) in enumerate(rows, start=offset):
@@ -425,7 +427,7 @@ def attention_figure(runs: pd.DataFrame, dataset: str, device: str | None = None
     fig = Figure(figsize=(1.9 * cols, 2.0 * n + 0.4), layout="constrained")
     axes = fig.subplots(n, cols, squeeze=False)
     for b in range(n):
-        generated = _image(images[b])
+        generated = to_uint8(images[b])
         _show(axes[b, 0], _label_image(batch["label"][b].cpu(), info), "label")
         _show(axes[b, 1], generated, "generated")
         areas = np.bincount(index[b][index[b] >= 0].ravel(), minlength=weights.shape[-1])
@@ -443,8 +445,8 @@ def attention_figure(runs: pd.DataFrame, dataset: str, device: str | None = None
     return fig, [Path(run.run_dir)]
 
 
-def _class_name(info, channel: int) -> str:
-    names = getattr(info, "class_names", ())
+def _class_name(info: DataInfo, channel: int) -> str:
+    names = info.class_names
     return names[channel] if 0 <= channel < len(names) else f"class {channel}"
 
 
@@ -510,7 +512,7 @@ def make_figures(out: Path, runs: pd.DataFrame, results: pd.DataFrame, *,
     for dataset in datasets:
         name = dataset_name(dataset)
         attempt(f"losses_{dataset}", f"Training losses, {name}",
-                "Summed loss terms per network, moving average; grey lines mark stage boundaries.", dataset,
+                "Summed loss terms per network and training stage, moving average.", dataset,
                 lambda d=dataset: (loss_curves(runs, d), [Path(p) for p in runs[runs["dataset"] == d]["run_dir"]]))
         attempt(f"samples_{dataset}", f"Samples, {name} (SPADE Fig. 5)",
                 "Label map, real image and each method's generated image of the same evaluation samples.",

@@ -107,7 +107,7 @@ def paper_table_html(spec: PaperTable, cells: pd.DataFrame, out: Path) -> str:
                     cell = part[(part["dataset"] == dataset) & (part["metric"] == metric)].iloc[0]
                     title = (f"protocol {cell['protocol']}; run {cell['run_id']}" if cell["run_id"] is not None
                              else f"protocol {cell['protocol']}" if cell["protocol"] is not None else None)
-                    href = relative(cell["run_dir"], out) if cell["status"] == "measured" else None
+                    href = relative(cell["run_dir"], out)  # also for "not measured": the run says why
                     tds.append(f'<td class="{_STATUS_CLASS.get(cell["status"], "")}">'
                                f'{_link(cell["text"], href, title)}</td>')
             group = ' class="group-start"' if i == 0 else ""
@@ -141,6 +141,7 @@ def dataset_table_html(dataset: str, table: pd.DataFrame, out: Path) -> str:
 
 
 def figure_html(record: FigureRecord, out: Path) -> str:
+    """A figure: the PNG, its title and caption, a link to the PDF and to the runs it shows."""
     runs = ", ".join(_link(Path(r).name, relative(r, out)) for r in record.runs)
     pdf = next((p for p in record.paths if p.suffix == ".pdf"), None)
     return (f'<figure id="figure-{escape(record.key)}"><img src="{escape(relative(record.png, out))}" '

@@ -85,14 +85,17 @@ PAPER_TABLES = (SPADE_TABLE1, SEED000_TABLE1, SEED002_TABLE2, SEED002_TABLE3)
 
 
 def paper_name(method: str) -> str:
+    """The papers' row name of a registry method (unknown plugins keep their own name)."""
     return PAPER_NAMES.get(method, method)
 
 
 def dataset_name(dataset: str) -> str:
+    """The papers' spelling of a registry dataset name."""
     return DATASET_NAMES.get(dataset, dataset)
 
 
 def source_label(source: str) -> str:
+    """The row label of a source: ``published`` or ``measured (<protocol family>)``."""
     return "published" if source == PUBLISHED else f"measured ({source})"
 
 
@@ -181,8 +184,8 @@ def table_cells(spec: PaperTable, published: pd.DataFrame, results: pd.DataFrame
                                           "status", "protocol", "run_id", "run_dir"])
 
 
-def layout(spec: PaperTable, cells: pd.DataFrame, column: str = "text") -> pd.DataFrame:
-    """``cells[column]`` as the paper lays it out: rows (method, source), columns (dataset, metric)."""
+def layout(spec: PaperTable, cells: pd.DataFrame) -> pd.DataFrame:
+    """The cells' display texts as the paper lays them out: rows (method, source), columns (dataset, metric)."""
     index = pd.MultiIndex.from_tuples(list(dict.fromkeys(zip(cells["row"], cells["source"].map(source_label),
                                                              strict=True))), names=["method", "source"])
     columns = pd.MultiIndex.from_tuples([(dataset_name(d), spec.metric_label(m)) for d in spec.datasets
@@ -190,7 +193,7 @@ def layout(spec: PaperTable, cells: pd.DataFrame, column: str = "text") -> pd.Da
     frame = pd.DataFrame(index=index, columns=columns, dtype=object)
     for cell in cells.itertuples(index=False):
         frame.loc[(cell.row, source_label(cell.source)),
-                  (dataset_name(cell.dataset), spec.metric_label(cell.metric))] = getattr(cell, column)
+                  (dataset_name(cell.dataset), spec.metric_label(cell.metric))] = cell.text
     return frame
 
 
@@ -232,6 +235,7 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
 
 
 def latex_escape(text: str) -> str:
+    """``text`` with LaTeX's special characters escaped."""
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
 
 
