@@ -153,8 +153,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
         style = load_style_image(args.style, cfg["data"])
     t0 = time.time()
-    n = pipeline.generate_split(method, cfg, args.out, split=args.split, num_images=args.num_images,
-                                num_samples=args.num_samples, style=style, progress=not args.no_progress)
+    try:
+        n = pipeline.generate_split(method, cfg, args.out, split=args.split, num_images=args.num_images,
+                                    num_samples=args.num_samples, style=style, progress=not args.no_progress)
+    except ValueError as exc:
+        if style is None:
+            raise
+        # the method's own sentence, e.g. "SLNP-GAN has no style input; vary z for different images"
+        raise CLIError(f"--style {args.style}: {exc}") from exc
     if args.save_attention:
         if not hasattr(method, "attention_maps"):
             raise CLIError(f"--save-attention: method {method_name!r} has no attention maps")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any
 import torch
 from mmengine.config import Config
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
 from benchmark import checkpoint as ckpt
 from benchmark import runs
@@ -136,25 +138,25 @@ def generate_split(method: Method, cfg: Mapping[str, Any], out_dir: Path, *, spl
     method.eval()
     torch.manual_seed(seed)
     written = 0
-    from tqdm import tqdm
-
-    for batch in tqdm(loader, desc=f"generate {method.name}", unit="batch", disable=not progress,
-                      file=sys.stderr):
-        batch = to_device(batch, device)
-        stems = [sample_stem(p) for p in batch["path"]]
-        if hasattr(method, "generate_samples") and num_samples > 1:
-            images = method.generate_samples(batch, num_samples)  # [B, K, 3, H, W]
-        else:
-            s = None if style is None else style.to(device).expand(len(stems), -1, -1, -1)
-            images = torch.stack([method.generate(batch, style=s) for _ in range(num_samples)], dim=1)
-        for stem, per_label in zip(stems, images, strict=True):
-            for k, img in enumerate(per_label):
-                name = f"{stem}.png" if num_samples == 1 else f"{stem}_{k}.png"
-                save_image(img, partial / name)
-                written += 1
+    try:
+        for batch in tqdm(loader, desc=f"generate {method.name}", unit="batch", disable=not progress,
+                          file=sys.stderr):
+            batch = to_device(batch, device)
+            stems = [sample_stem(p) for p in batch["path"]]
+            if hasattr(method, "generate_samples") and num_samples > 1:
+                images = method.generate_samples(batch, num_samples)  # [B, K, 3, H, W]
+            else:
+                s = None if style is None else style.to(device).expand(len(stems), -1, -1, -1)
+                images = torch.stack([method.generate(batch, style=s) for _ in range(num_samples)], dim=1)
+            for stem, per_label in zip(stems, images, strict=True):
+                for k, img in enumerate(per_label):
+                    name = f"{stem}.png" if num_samples == 1 else f"{stem}_{k}.png"
+                    save_image(img, partial / name)
+                    written += 1
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     if out_dir.exists():
-        import shutil
-
         shutil.rmtree(out_dir)
     partial.rename(out_dir)
     return written

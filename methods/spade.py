@@ -33,8 +33,9 @@ Decisions, each as the official code unless marked:
   authors; the official scripts use 0.9); the trainer applies the linear learning-rate decay;
 - initialisation: xavier-normal, gain 0.02, biases zero, in G, D and E;
 - ``generate`` with the VAE: ``z`` if given, else ``style`` encoded and reparameterised (official
-  inference samples around the encoded mean), else z ~ N(0, I). Without the VAE the generator is
-  deterministic and passing ``z`` or ``style`` is an error.
+  inference samples around the encoded mean), else z ~ N(0, I). The official ``test.py`` always encodes
+  the ground-truth image; passing ``style=batch["image"]`` reproduces that. Without the VAE the generator
+  is deterministic and passing ``z`` or ``style`` is an error.
 """
 
 from __future__ import annotations
@@ -194,6 +195,7 @@ class SPADE(Method):
         self.vgg_loss: VGGLoss | None = None
 
     def semantics(self, batch: Mapping[str, Any]) -> Tensor:
+        """The generator's and discriminator's conditioning: one-hot (+ don't care) (+ instance edges)."""
         return semantic_input(dict(batch), self.data, self.use_instance)
 
     def configure_optimizers(self, stage: str) -> dict[str, torch.optim.Optimizer]:
@@ -241,7 +243,7 @@ class SPADE(Method):
         with ctx.autocast():
             with torch.no_grad():
                 fake, _ = self._fake(sem, real)
-            pred_fake, pred_real = self.discriminate(sem, fake.detach(), real)
+            pred_fake, pred_real = self.discriminate(sem, fake, real)
             d_losses = {"D_fake": self.gan_loss(pred_fake, False), "D_real": self.gan_loss(pred_real, True)}
         ctx.backward(d_losses, "D")
         ctx.step("D")

@@ -124,12 +124,16 @@ def library_versions() -> dict[str, str | None]:
 
 
 class _Extractors:
-    """The segmenter and Inception network a protocol needs, and why any is unavailable."""
+    """The segmenter and Inception network a protocol needs, and why any is unavailable.
+
+    ``strict``: a missing network the protocol cannot do without raises (evaluation); otherwise it is
+    recorded in ``unavailable`` (throughput measurements).
+    """
 
     def __init__(self, protocol: Protocol, metric_names: list[str], *, num_classes: int,
                  data_cfg: Mapping[str, Any], device: torch.device, cache_dir: Path,
                  inception_weights: str | os.PathLike | None, segmenter_checkpoint: str | os.PathLike | None,
-                 segmenter: Segmenter | None):
+                 segmenter: Segmenter | None, strict: bool = True):
         self.metric_names = list(metric_names)
         self.unavailable: dict[str, str] = {}
         self.fallback: dict[str, str] | None = None
@@ -141,27 +145,34 @@ class _Extractors:
                 self.inception, self.inception_record = load_inception(
                     inception_weights or protocol.inception_weights, device=device)
             except WeightsUnavailable as exc:
-                if protocol.fallback_extractor != "fd-seg":
+                if protocol.fallback_extractor == "fd-seg":
+                    self.fallback = {"extractor": "fd-seg", "reported_as": "FD-seg", "reason": str(exc)}
+                    if "fd_seg" not in self.metric_names:
+                        self.metric_names.append("fd_seg")
+                elif strict:
                     raise
-                self.fallback = {"extractor": "fd-seg", "reported_as": "FD-seg", "reason": str(exc)}
-                if "fd_seg" not in self.metric_names:
-                    self.metric_names.append("fd_seg")
-                for name, req in requires.items():
-                    if INCEPTION in req:
-                        self.unavailable[name] = str(exc)
+                self._mark(requires, INCEPTION, str(exc))
         elif not protocol.fid_extractor:
-            for name, req in requires.items():
-                if INCEPTION in req:
-                    self.unavailable[name] = f"protocol {protocol.id} has no FID extractor"
-        needs_segmenter = any(SEGMENTER in METRICS.get(n).requires for n in self.metric_names)
+            self._mark(requires, INCEPTION, f"protocol {protocol.id} has no FID extractor")
         self.segmenter = segmenter
-        if needs_segmenter and self.segmenter is None:
+        if self.segmenter is None and self.needs(SEGMENTER):
             if protocol.segmenter is None:
                 raise ValueError(f"protocol {protocol.id} lists segmenter metrics but names no segmenter")
-            self.segmenter = build_segmenter(protocol.segmenter, num_classes=num_classes, data_cfg=data_cfg,
-                                             checkpoint=segmenter_checkpoint, cache_dir=cache_dir, device=device)
+            try:
+                self.segmenter = build_segmenter(protocol.segmenter, num_classes=num_classes, data_cfg=data_cfg,
+                                                 checkpoint=segmenter_checkpoint, cache_dir=cache_dir,
+                                                 device=device)
+            except WeightsUnavailable as exc:
+                if strict:
+                    raise
+                self._mark({n: METRICS.get(n).requires for n in self.metric_names}, SEGMENTER, str(exc))
         if self.segmenter is not None:
             self.segmenter = self.segmenter.eval().to(device)
+
+    def _mark(self, requires: Mapping[str, tuple[str, ...]], extractor: str, reason: str) -> None:
+        for name, req in requires.items():
+            if extractor in req:
+                self.unavailable[name] = reason
 
     @property
     def active(self) -> list[str]:
@@ -284,10 +295,11 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
     state = EvalState(protocol=protocol, seed=seed, confusion=confusion)
     state.features = {k: torch.cat(v) for k, v in gen_feats.items() if v}
     reference_record: dict[str, Any] = {}
-    extractors = {name: fn for name, fn in (
-        (INCEPTION, (lambda b: inception_features(ex.inception, to_uint8(b))) if ex.needs(INCEPTION) else None),
-        (SEGMENTER, (lambda b: ex.segmenter.features(b).float().cpu()) if ex.needs(SEGMENTER) else None),
-    ) if fn is not None and name in state.features}
+    extractors: dict[str, Callable[[Tensor], Tensor]] = {}
+    if INCEPTION in state.features:
+        extractors[INCEPTION] = lambda b: inception_features(ex.inception, to_uint8(b))
+    if SEGMENTER in state.features:
+        extractors[SEGMENTER] = lambda b: ex.segmenter.features(b).float().cpu()
     if extractors:
         same_split = protocol.reference_split == protocol.split
         ref_set = eval_set if same_split else build_dataset(data_cfg, protocol.reference_split, train=False)
@@ -380,7 +392,7 @@ def metric_throughput(protocol: str | Protocol, *, data_cfg: Mapping[str, Any], 
                      data_cfg=data_cfg, device=device,
                      cache_dir=Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR,
                      inception_weights=inception_weights, segmenter_checkpoint=segmenter_checkpoint,
-                     segmenter=segmenter)
+                     segmenter=segmenter, strict=False)
     resolution = tuple(protocol.resolution or info.image_size)
     gen = torch.Generator().manual_seed(0)
     batch = (torch.rand(batch_size, 3, *resolution, generator=gen) * 2 - 1).to(device)

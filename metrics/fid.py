@@ -39,6 +39,8 @@ KEY_FD_SEG = "FD-seg"
 INCEPTION_EXTRACTOR = "inception-v3-compat"
 #: how the Inception extractor resizes its input (recorded with every FID)
 INCEPTION_RESIZE = "uint8 -> 299x299, TF1.x-compatible bilinear (torch-fidelity inception-v3-compat)"
+#: sha256 prefix of torch-fidelity's weights-inception-2015-12-05-6726825d.pth
+INCEPTION_SHA256 = "6726825d"
 INCEPTION_WEIGHTS_FIX = ("pass --inception-weights PATH (config key protocol.inception_weights) pointing to "
                          "torch-fidelity's weights-inception-2015-12-05-6726825d.pth")
 
@@ -113,8 +115,10 @@ def load_inception(weights: str | os.PathLike | None = None, *, device: torch.de
     """
     from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, FeatureExtractorInceptionV3
 
-    path, digest = resolve_weights(weights, url=URL_INCEPTION_V3, sha256="6726825d", cache_dir=cache_dir,
-                                   what="Inception-v3 weights for FID", fix=INCEPTION_WEIGHTS_FIX)
+    # A download is checked against the release's hash; a local file is taken as given and its hash
+    # recorded with ``official_weights`` saying whether it is torch-fidelity's file.
+    path, digest = resolve_weights(weights, url=URL_INCEPTION_V3, sha256=None if weights else INCEPTION_SHA256,
+                                   cache_dir=cache_dir, what="Inception-v3 weights for FID", fix=INCEPTION_WEIGHTS_FIX)
     # torch-fidelity unpickles with weights_only=False; refuse any file that is more than tensors first.
     try:
         torch.load(path, map_location="cpu", weights_only=True)
@@ -124,7 +128,7 @@ def load_inception(weights: str | os.PathLike | None = None, *, device: torch.de
     model = FeatureExtractorInceptionV3(INCEPTION_EXTRACTOR, ["2048"], feature_extractor_weights_path=str(path))
     model.eval().requires_grad_(False).to(device)
     record = {"extractor": INCEPTION_EXTRACTOR, "feature": "2048", "weights_sha256": digest,
-              "resize": INCEPTION_RESIZE}
+              "official_weights": digest.startswith(INCEPTION_SHA256), "resize": INCEPTION_RESIZE}
     return model, record
 
 

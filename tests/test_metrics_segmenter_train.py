@@ -3,6 +3,7 @@ and a finished segmenter is reused."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -10,6 +11,7 @@ import torch
 from torch.utils.data import Dataset
 
 from metrics.base import WeightsUnavailable, sha256_file
+from metrics.protocols import get_protocol
 from metrics.segmenters import SegmenterSpec, build_segmenter
 from metrics.segmenters import train as train_module
 from metrics.segmenters.train import (
@@ -18,11 +20,12 @@ from metrics.segmenters.train import (
     evaluate_segmenter,
     fit_segmenter,
     load_trained_segmenter,
+    train_for_protocol,
     train_segmenter,
 )
 
-TINY = dict(depth=18, stem_channels=8, base_channels=8, head_channels=16, aux_channels=8,
-            aspp_dilations=(1, 2, 3), batch_size=8)
+TINY = dict(depth=18, stem_channels=16, base_channels=16, head_channels=32, aux_channels=8,
+            aspp_dilations=(1, 2, 3), batch_size=16)
 
 
 class Shapes(Dataset):
@@ -54,15 +57,15 @@ def test_training_improves_miou():
     torch.set_num_threads(1)
     val = Shapes(8, seed=1)
     untrained = fit_segmenter(Shapes(16, seed=0), 3, None, SegmenterTraining(iters=0, **TINY))
-    trained = fit_segmenter(Shapes(16, seed=0), 3, None, SegmenterTraining(iters=60, lr=5e-3, **TINY))
+    trained = fit_segmenter(Shapes(16, seed=0), 3, None, SegmenterTraining(iters=80, lr=3e-3, **TINY))
     before = evaluate_segmenter(untrained, val, ignore_index=None)["mIoU"]
     after = evaluate_segmenter(trained, val, ignore_index=None)["mIoU"]
-    assert after > before + 0.2 and after > 0.6, (before, after)
+    assert after > before + 0.3 and after > 0.6, (before, after)
 
 
 @pytest.fixture(scope="module")
 def tiny_synthetic(tmp_path_factory):
-    return dict(type="synthetic", root=str(tmp_path_factory.mktemp("synthetic")), num_train=8, num_val=4)
+    return dict(type="synthetic", root=str(tmp_path_factory.mktemp("synthetic")), num_train=16, num_val=4)
 
 
 def test_train_segmenter_pins_and_reuses_the_checkpoint(tiny_synthetic, tmp_path, monkeypatch):
@@ -93,3 +96,16 @@ def test_missing_trained_segmenter_names_the_command(tiny_synthetic, tmp_path):
         build_segmenter(spec, num_classes=10, data_cfg=tiny_synthetic, cache_dir=tmp_path)
     assert "segmenter train --dataset synthetic" in str(err.value)
     assert "--segmenter-checkpoint" in str(err.value)
+
+
+def test_train_for_protocol_puts_the_segmenter_where_evaluation_finds_it(tiny_synthetic, tmp_path):
+    options = tuple(sorted({"iters": 2, **TINY}.items()))
+    protocol = dataclasses.replace(get_protocol("synthetic-v1"), id="synthetic-tiny",
+                                   segmenter=SegmenterSpec(kind="trained", options=options))
+    weights = train_for_protocol(protocol, tiny_synthetic, cache_dir=tmp_path)
+    # auto_train is off in this spec: building succeeds only because the checkpoint is where it looks
+    found = build_segmenter(protocol.segmenter, num_classes=10, data_cfg=tiny_synthetic, cache_dir=tmp_path)
+    assert found.checkpoint_hash == sha256_file(weights)
+    with pytest.raises(ValueError, match="unknown trained-segmenter options"):
+        build_segmenter(SegmenterSpec(kind="trained", options=(("itres", 2),)), num_classes=10,
+                        data_cfg=tiny_synthetic, cache_dir=tmp_path)
