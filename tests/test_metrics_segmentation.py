@@ -136,3 +136,15 @@ def test_resize_labels_is_nearest_and_keeps_ids():
     assert small.tolist() == [[[0, 2], [8, 10]]]
     big = resize_labels(labels[0], (8, 8))
     assert set(big.unique().tolist()) == set(range(16)) and big.dtype == labels.dtype
+
+
+def test_mappings_agree_with_the_dataset_plugins():
+    from benchmark.datasets import cityscapes, coco_stuff
+
+    table = get_label_mapping("cityscapes_35_to_19").table
+    assert table == tuple(-1 if train_id == 255 else train_id for _, train_id, _ in cityscapes.LABELS)
+    dropped = [i for i, t in enumerate(get_label_mapping("coco_stuff_182_to_171").table) if t < 0]
+    # the 11 COCO thing classes that were never annotated
+    assert [coco_stuff.CLASS_NAMES[i] for i in dropped] == [
+        "street sign", "hat", "shoe", "eye glasses", "plate", "mirror", "window", "desk", "door", "blender",
+        "hair brush"]

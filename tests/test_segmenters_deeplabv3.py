@@ -225,20 +225,37 @@ def test_mmseg_backend_runs_a_tiny_deeplabv3(tiny_mmseg_checkpoint):
     assert seg.checkpoint_hash == sha256_file(checkpoint)
 
 
+# (mmseg config edit, built-in settings): no resize; mmcv's keep-ratio bilinear upscaling; sliding windows
+PARITY_CASES = {
+    "whole": ({}, dict(test_scale=(64, 64))),
+    "upscale": ({"scale=(64, 64)": "scale=(2048, 128)"}, dict(test_scale=(2048, 128))),
+    "slide": ({"test_cfg=dict(mode='whole')": "test_cfg=dict(mode='slide', crop_size=(48, 48), stride=(32, 32))"},
+              dict(test_scale=(64, 64), test_mode="slide", crop_size=(48, 48), stride=(32, 32))),
+}
+
+
 @pytest.mark.seg
 @pytest.mark.skipif(not HAS_MMSEG, reason="needs the `seg` extra (mmcv + mmsegmentation)")
-def test_builtin_deeplabv3_reproduces_mmseg_logits(tiny_mmseg_checkpoint):
+@pytest.mark.parametrize("case", sorted(PARITY_CASES))
+def test_builtin_deeplabv3_reproduces_mmseg_logits(case, tmp_path):
     from metrics.segmenters.mmseg_backend import MMSegSegmenter
 
-    config, checkpoint = tiny_mmseg_checkpoint
-    state = read_checkpoint(checkpoint)
-    theirs = MMSegSegmenter(config, state)
-    ours = DeepLabV3Segmenter(small_config(test_scale=(64, 64))).eval()
+    edits, settings = PARITY_CASES[case]
+    text = MMSEG_TINY_CONFIG
+    for old, new in edits.items():
+        text = text.replace(old, new)
+    config = tmp_path / f"deeplabv3_tiny_{case}.py"
+    config.write_text(text)
+    torch.manual_seed(0)
+    theirs = MMSegSegmenter(config)
+    state = _random_state({k: tuple(v.shape) for k, v in theirs.model.state_dict().items()}, seed=3)
+    theirs.model.load_state_dict(state)
+    ours = DeepLabV3Segmenter(small_config(**settings)).eval()
     load_mmseg_state_dict(ours.model, state)
-    images = (torch.randint(0, 256, (2, 3, 64, 64)).float() / 127.5) - 1
+    images = (torch.randint(0, 256, (2, 3, 64, 80)).float() / 127.5) - 1
     ref = theirs.logits(images)
     got = ours.logits(images)
-    assert got.shape == ref.shape
+    assert got.shape == ref.shape == (2, 5, 64, 80)
     assert torch.allclose(got, ref, atol=1e-4, rtol=0)
     assert torch.equal(ours.predict(images), theirs.predict(images))
     assert torch.allclose(ours.features(images), theirs.features(images), atol=1e-4)

@@ -314,23 +314,23 @@ class DeepLabV3Segmenter(Segmenter):
         return logits, pooled
 
     def _slide(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """mmseg's ``slide_inference``: overlapping crops, logits averaged; features averaged over crops."""
+        """mmseg's ``slide_inference``: overlapping crops, logits averaged. Features come from one pass
+        over the whole image, as the mmseg backend computes them, so FD-seg does not depend on the
+        backend."""
         (hs, ws), (hc, wc) = self.cfg.stride, self.cfg.crop_size
         b, _, h, w = x.shape
         h_grids = max(h - hc + hs - 1, 0) // hs + 1
         w_grids = max(w - wc + ws - 1, 0) // ws + 1
         preds = x.new_zeros((b, self.num_classes, h, w))
         count = x.new_zeros((b, 1, h, w))
-        pooled = []
         for hi in range(h_grids):
             for wi in range(w_grids):
                 y2, x2 = min(hi * hs + hc, h), min(wi * ws + wc, w)
                 y1, x1 = max(y2 - hc, 0), max(x2 - wc, 0)
-                crop_logits, crop_pooled = self._encode_decode(x[:, :, y1:y2, x1:x2])
-                preds[:, :, y1:y2, x1:x2] += crop_logits
+                preds[:, :, y1:y2, x1:x2] += self._encode_decode(x[:, :, y1:y2, x1:x2])[0]
                 count[:, :, y1:y2, x1:x2] += 1
-                pooled.append(crop_pooled)
-        return preds / count, torch.stack(pooled).mean(0)
+        pooled = self.model.forward_features(x)[0].mean(dim=(2, 3))
+        return preds / count, pooled
 
     @torch.no_grad()
     def logits(self, images: Tensor) -> Tensor:
