@@ -8,6 +8,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchmark import evaluation
+
 DEFAULT_OUT = Path("results")
 
 
@@ -191,7 +193,125 @@ def cmd_run(args: argparse.Namespace) -> int:
                                         progress=not args.no_progress)
             runs.update_manifest(outcome.run_dir, generated_images=n)
             print(f"[{name}] generated {n} images -> {images}")
+        pid = evaluation.protocol_id(args.dataset, args.protocol)
+        target = evaluation.metrics_path(outcome.run_dir, args.dataset, pid)
+        if target.is_file() and outcome.reused:
+            print(f"[{name}] reusing {target}")
+        else:
+            record = evaluation.evaluate_run(outcome.run_dir, protocol=pid, **_eval_options(args))
+            print(f"[{name}] {evaluation.format_record(record)}")
         print(f"[{name}] done in {time.time() - t0:.1f} s")
+    oracle = evaluation.evaluate_oracle(args.out, cfg["data"], args.dataset, protocol=args.protocol,
+                                        **_eval_options(args))
+    print(f"[oracle] {evaluation.format_record(oracle)}")
+    _report(args.out, args.dataset)
+    return 0
+
+
+def _eval_options(args: argparse.Namespace) -> dict:
+    return {"device": args.device, "inception_weights": args.inception_weights,
+            "segmenter_checkpoint": args.segmenter_checkpoint, "num_images": args.num_images,
+            "seed": args.seed}
+
+
+def _report(out: Path, dataset: str | None) -> None:
+    from benchmark.report import build_report, write_dataset_table
+
+    if dataset is not None:
+        for path in write_dataset_table(out, dataset):
+            if path.suffix == ".md":
+                print(path.read_text())
+    summary = build_report(out)
+    for line in summary.lines():
+        print(line)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from benchmark import pipeline, runs
+    from benchmark.config import load_data_config, to_plain
+
+    _check_name("DATASETS", args.dataset)
+    options = _eval_options(args)
+    if args.images:
+        overrides = list(args.set or [])
+        if args.data_root:
+            overrides.append(f"data.root={str(args.data_root)!r}")
+        data_cfg = load_data_config(args.dataset, args.preset, overrides)
+        record, path = evaluation.evaluate_folder(args.images, data_cfg, args.dataset, protocol=args.protocol,
+                                                  **options)
+        print(evaluation.format_record(record))
+        print(f"wrote {path}")
+        return 0
+    source = Path(args.checkpoint or args.official_checkpoint)
+    if args.checkpoint and (source / "config.json").is_file():
+        run_dir = source
+    else:
+        if not args.method:
+            raise CLIError("--method is needed with a checkpoint file (which method's networks it holds)")
+        cfg = _config(args, _check_name("METHODS", args.method))
+        if not source.is_file():
+            raise CLIError(f"{source}: no such checkpoint file")
+        if args.official_checkpoint:
+            from benchmark.datasets import dataset_info
+            from benchmark.registry import METHODS
+
+            info = dataset_info(cfg["data"])
+            method = METHODS.get(args.method).from_official(str(source), cfg, info)
+            method = method.to(pipeline.pick_device(args.device, pipeline.DistInfo())).eval()
+            kind = "official"
+        else:
+            method, _ = pipeline.load_method_from_weights(cfg, source, args.device)
+            kind = "checkpoint"
+        run_dir = evaluation.official_run_dir(args.out, args.dataset, args.method, source)
+        run_dir = run_dir.with_name(run_dir.name.replace("official", kind))
+        run_dir.mkdir(parents=True, exist_ok=True)
+        from benchmark.io import atomic_write_json
+
+        atomic_write_json(run_dir / "config.json", to_plain(cfg))
+        runs.update_manifest(run_dir, kind=kind, method=args.method, dataset=args.dataset, preset=cfg["preset"],
+                             checkpoint=str(source.resolve()), status="finished",
+                             versions=runs.library_versions())
+        if not (run_dir / "images").is_dir():
+            n = pipeline.generate_split(method, cfg, run_dir / "images", num_images=args.num_images,
+                                        progress=not args.no_progress)
+            print(f"generated {n} images -> {run_dir / 'images'}")
+    if not (run_dir / "images").is_dir():
+        method, cfg_run, _ = pipeline.load_trained(run_dir, args.device)
+        pipeline.generate_split(method, cfg_run, run_dir / "images", num_images=args.num_images,
+                                progress=not args.no_progress)
+    record = evaluation.evaluate_run(run_dir, protocol=args.protocol, **options)
+    print(evaluation.format_record(record))
+    if args.oracle:
+        cfg_run = runs.load_run_config(run_dir)
+        oracle = evaluation.evaluate_oracle(args.out, cfg_run["data"], args.dataset, protocol=args.protocol,
+                                            **options)
+        print(evaluation.format_record(oracle))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    _report(args.out, None)
+    return 0
+
+
+def cmd_segmenter(args: argparse.Namespace) -> int:
+    from benchmark.config import load_data_config
+    from metrics.segmenters.train import train_for_protocol
+
+    _check_name("DATASETS", args.dataset)
+    overrides = list(args.set or [])
+    if args.data_root:
+        overrides.append(f"data.root={str(args.data_root)!r}")
+    data_cfg = load_data_config(args.dataset, args.preset, overrides)
+    pid = evaluation.protocol_id(args.dataset, args.protocol)
+    t0 = time.time()
+    weights = train_for_protocol(pid, data_cfg, cache_dir=evaluation.cache_root(), device=args.device or "cpu",
+                                 log_every=0 if args.no_progress else 50)
+    import json
+
+    record = json.loads(weights.with_name("segmenter.json").read_text())
+    print(f"segmenter for {pid}: {weights} (sha256 {record['sha256'][:12]}), real-image val mIoU "
+          f"{100 * record['val_mIoU']:.1f}, accu {100 * record['val_accu']:.1f}, {time.time() - t0:.0f} s")
     return 0
 
 
@@ -220,6 +340,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 # -- parser ------------------------------------------------------------------------------------------
+
+def _add_eval_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--protocol", default=None, help="evaluation protocol id (default: the dataset's; see `list`)")
+    p.add_argument("--inception-weights", type=Path, default=None,
+                   help="local Inception weights for FID (pytorch-fid's pt_inception-2015-12-05 .pth)")
+    p.add_argument("--segmenter-checkpoint", type=Path, default=None,
+                   help="local checkpoint of the protocol's segmentation network")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmark",
@@ -263,7 +391,36 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training iterations (sets train.iters; caps each stage of multi-stage methods)")
     p.add_argument("--amp", choices=("off", "bf16", "fp16"), default=None)
     p.add_argument("--num-images", type=int, default=None, help="evaluation images (default: the whole split)")
+    _add_eval_options(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("evaluate", help="score generated images, a run or an official checkpoint under a protocol")
+    _add_common(p, method=False)
+    p.add_argument("--method", default=None, help="the method a checkpoint file belongs to")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--images", type=Path, help="a folder of generated <stem>.png for the evaluation split")
+    src.add_argument("--checkpoint", type=Path, help="a run directory (or a .safetensors file with --method)")
+    src.add_argument("--official-checkpoint", type=Path, help="an official latest_net_G.pth (with --method)")
+    p.add_argument("--num-images", type=int, default=None, help="evaluate the first N images (recorded)")
+    p.add_argument("--oracle", action="store_true", help="also score the real images (the oracle row)")
+    _add_eval_options(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("report", help="the papers' tables, figures and index.html from every run under --out")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output root (default: results/)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("segmenter", help="segmentation networks of the protocols")
+    ssub = p.add_subparsers(dest="segmenter_command", required=True)
+    q = ssub.add_parser("train", help="train (or reuse) the segmenter a protocol trains on the real images")
+    q.add_argument("--dataset", default="synthetic")
+    q.add_argument("--protocol", default=None, help="protocol id (default: the dataset's default protocol)")
+    q.add_argument("--preset", default="tiny", choices=("tiny", "paper"))
+    q.add_argument("--set", action="append", metavar="KEY=VALUE")
+    q.add_argument("--data-root", type=Path, default=None)
+    q.add_argument("--device", default=None)
+    q.add_argument("--no-progress", action="store_true")
+    q.set_defaults(func=cmd_segmenter)
 
     p = sub.add_parser("data", help="dataset tools")
     dsub = p.add_subparsers(dest="data_command", required=True)

@@ -15,18 +15,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from benchmark.pipeline import RunError
 
     errors += [DataCheckError, RunError]
-    try:
-        from metrics.errors import MetricError
-    except ImportError:
-        pass
-    else:
-        errors.append(MetricError)
-    try:
-        from methods.nn.perceptual import WeightsUnavailableError
-    except ImportError:
-        pass
-    else:
-        errors.append(WeightsUnavailableError)
+    from methods.nn.perceptual import WeightsUnavailableError
+    from metrics.base import WeightsUnavailable
+
+    errors += [WeightsUnavailable, WeightsUnavailableError]
     return tuple(errors)
 
 

@@ -7,3 +7,4 @@ oracle row).
 """
 
 from metrics import fid, protocols, segmentation  # noqa: F401
+from metrics.segmenters import legacy  # noqa: F401  (the papers' segmenters and the spade-legacy protocols)

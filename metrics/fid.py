@@ -71,7 +71,8 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     inner = s1_half @ sigma2 @ s1_half
     tr_covmean = np.sqrt(np.clip(np.linalg.eigvalsh((inner + inner.T) / 2), 0, None)).sum()
     diff = mu1 - mu2
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean)
+    # A distance: values below 0 are float round-off (a set against itself gives about -1e-11).
+    return max(0.0, float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean))
 
 
 def kernel_inception_distance(generated: Tensor, reference: Tensor, *, subsets: int, subset_size: int,

@@ -17,9 +17,20 @@ TINY = ["--dataset", "synthetic", "--set", "data.num_train=16", "--set", "data.n
 
 
 @pytest.fixture(scope="module")
-def spade_run(tmp_path_factory):
+def segmenter(tmp_path_factory):
+    """A quickly trained segmenter for the tiny data (the protocol's own takes minutes to train)."""
+    from benchmark.config import load_data_config
+    from metrics.segmenters.train import train_segmenter
+
+    data_cfg = load_data_config("synthetic", "tiny", ["data.num_train=16", "data.num_val=6"])
+    return str(train_segmenter(data_cfg, tmp_path_factory.mktemp("seg"), iters=3, batch_size=4))
+
+
+@pytest.fixture(scope="module")
+def spade_run(tmp_path_factory, segmenter):
     out = tmp_path_factory.mktemp("cli")
-    assert main(["run", "--methods", "spade", "--iters", "3", "--out", str(out), *TINY]) == 0
+    assert main(["run", "--methods", "spade", "--iters", "3", "--out", str(out), "--segmenter-checkpoint",
+                 segmenter, *TINY]) == 0
     runs = list((out / "runs" / "synthetic" / "spade").iterdir())
     assert len(runs) == 1
     return out, runs[0]
@@ -38,14 +49,48 @@ def test_run_writes_the_documented_layout(spade_run):
     images = sorted((run_dir / "images").iterdir())
     assert len(images) == 6 and all(p.suffix == ".png" for p in images)
     assert "#   model.ngf = 8" in (run_dir / "config.py").read_text()
+    # evaluated under the dataset's protocol, with the oracle row and the tables
+    record = json.loads((run_dir / "metrics.json").read_text())
+    assert record["protocol"]["id"] == "synthetic-v1" and record["kind"] == "method"
+    assert 0 <= record["metrics"]["mIoU"] <= 100 and record["metrics"]["FD-seg"] >= 0
+    assert record["provenance"]["num_images"] == 6 and record["provenance"]["segmenter"]["checkpoint_sha256"]
+    oracle = json.loads((out / "runs" / "synthetic" / "_oracle" / "synthetic-v1" / "metrics.json").read_text())
+    assert oracle["kind"] == "oracle"
+    table = (out / "synthetic" / "table.md").read_text()
+    assert "SPADE" in table and "oracle" in table and "synthetic-v1" in table
+    assert (out / "index.html").is_file()
 
 
-def test_second_identical_run_reuses_the_finished_one(spade_run, capsys):
+def test_second_identical_run_reuses_the_finished_one(spade_run, segmenter, capsys):
     out, run_dir = spade_run
     stamp = (run_dir / "checkpoints" / "latest.json").stat().st_mtime_ns
-    assert main(["run", "--methods", "spade", "--iters", "3", "--out", str(out), *TINY]) == 0
-    assert "reusing the finished run" in capsys.readouterr().out
+    metrics_stamp = (run_dir / "metrics.json").stat().st_mtime_ns
+    assert main(["run", "--methods", "spade", "--iters", "3", "--out", str(out), "--segmenter-checkpoint",
+                 segmenter, *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "reusing the finished run" in printed and "reusing" in printed.split("metrics.json")[0]
     assert (run_dir / "checkpoints" / "latest.json").stat().st_mtime_ns == stamp
+    assert (run_dir / "metrics.json").stat().st_mtime_ns == metrics_stamp
+
+
+def test_evaluate_a_folder_and_a_run_reproducibly(spade_run, segmenter, tmp_path):
+    out, run_dir = spade_run
+    common = ["--dataset", "synthetic", "--set", "data.num_train=16", "--set", "data.num_val=6",
+              "--segmenter-checkpoint", segmenter, "--no-progress"]
+    images = tmp_path / "gen"
+    import shutil
+
+    shutil.copytree(run_dir / "images", images)
+    assert main(["evaluate", "--images", str(images), *common]) == 0
+    folder = json.loads((tmp_path / "gen.metrics.synthetic-v1.json").read_text())
+    first = json.loads((run_dir / "metrics.json").read_text())
+    assert folder["metrics"] == first["metrics"]  # the same images score the same
+    assert main(["evaluate", "--checkpoint", str(run_dir), "--out", str(out), *common]) == 0
+    again = json.loads((run_dir / "metrics.json").read_text())
+    assert again["metrics"] == first["metrics"]
+    # a missing image is named, not silently skipped
+    next(images.iterdir()).unlink()
+    assert main(["evaluate", "--images", str(images), *common]) == 2
 
 
 def test_generate_from_a_run_directory(spade_run, tmp_path):
@@ -85,5 +130,5 @@ def test_python_dash_m_entry_point_and_help():
     proc = subprocess.run([sys.executable, "-m", "benchmark", "--help"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0
-    for command in ("list", "train", "generate", "run", "data", "bench"):
+    for command in ("list", "train", "generate", "run", "evaluate", "report", "segmenter", "data", "bench"):
         assert command in proc.stdout

@@ -14,6 +14,7 @@ import torch
 from metrics.base import WeightsUnavailable, sha256_file
 from metrics.segmenters import SegmenterSpec, build_segmenter
 from metrics.segmenters.deeplabv3 import (
+    MMSEG_ZOO,
     DeepLabV3,
     DeepLabV3Config,
     DeepLabV3Segmenter,
@@ -259,3 +260,27 @@ def test_builtin_deeplabv3_reproduces_mmseg_logits(case, tmp_path):
     assert torch.allclose(got, ref, atol=1e-4, rtol=0)
     assert torch.equal(ours.predict(images), theirs.predict(images))
     assert torch.allclose(ours.features(images), theirs.features(images), atol=1e-4)
+
+
+@pytest.mark.seg
+@pytest.mark.skipif(not HAS_MMSEG, reason="needs the `seg` extra (mmcv + mmsegmentation)")
+@pytest.mark.parametrize("name", sorted(MMSEG_ZOO))
+def test_zoo_entries_match_mmseg_configs(name):
+    """The built-in settings of each zoo checkpoint equal what mmseg's own config (shipped with the
+    package) says: architecture, classes, normalisation, test resize and inference mode."""
+    import mmseg
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(str(Path(mmseg.__file__).parent / ".mim" / "configs" / "deeplabv3" / f"{name}.py"))
+    zoo, model = MMSEG_ZOO[name], cfg.model
+    ours = DeepLabV3Config(num_classes=zoo.num_classes, test_scale=zoo.test_scale)
+    assert model.backbone.type == "ResNetV1c" and model.backbone.depth == ours.depth
+    assert tuple(model.backbone.strides) == ours.strides and tuple(model.backbone.dilations) == ours.dilations
+    assert model.backbone.contract_dilation == ours.contract_dilation
+    assert tuple(model.decode_head.dilations) == ours.aspp_dilations
+    assert model.decode_head.channels == ours.head_channels and model.auxiliary_head.channels == ours.aux_channels
+    assert model.decode_head.num_classes == model.auxiliary_head.num_classes == zoo.num_classes
+    assert tuple(model.data_preprocessor.mean) == ours.mean and tuple(model.data_preprocessor.std) == ours.std
+    assert model.data_preprocessor.bgr_to_rgb and model.test_cfg.mode == ours.test_mode
+    resize = [t for t in cfg.test_pipeline if t["type"] == "Resize"]
+    assert len(resize) == 1 and resize[0]["keep_ratio"] and tuple(resize[0]["scale"]) == zoo.test_scale

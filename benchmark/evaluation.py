@@ -1,0 +1,135 @@
+"""Evaluation glue: a run (or a folder of images) + a protocol -> ``metrics.json`` with full provenance.
+
+Where results go:
+
+- a run's scores under its dataset's default protocol: ``<run_dir>/metrics.json``; under any other
+  protocol: ``<run_dir>/metrics.<protocol id>.json``;
+- the oracle row (the real evaluation images, same protocol): ``<out>/runs/<dataset>/_oracle/<protocol>/``;
+- an official checkpoint becomes a run directory of its own, ``<out>/runs/<dataset>/<method>/official-<sha>``,
+  so its scores sit in the tables beside the trained runs.
+
+The records keep mIoU and pixel accuracy in percent, as the papers print them (the harness's fractions are
+kept under ``raw``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmark import runs
+from benchmark.io import atomic_write_json
+
+PERCENT_KEYS = ("mIoU", "accu")
+ORACLE_DIR = "_oracle"
+
+
+def cache_root() -> Path:
+    """Where trained segmenters and reference features are kept (``$SISBENCH_CACHE`` or ~/.cache/sisbench)."""
+    return Path(os.environ.get("SISBENCH_CACHE") or Path.home() / ".cache" / "sisbench")
+
+
+def protocol_id(dataset: str, protocol: str | None) -> str:
+    from metrics.protocols import default_protocol, get_protocol
+
+    return get_protocol(protocol).id if protocol else default_protocol(dataset)
+
+
+def metrics_path(run_dir: Path, dataset: str, protocol: str) -> Path:
+    from metrics.protocols import default_protocol
+
+    name = "metrics.json" if protocol == default_protocol(dataset) else f"metrics.{protocol}.json"
+    return Path(run_dir) / name
+
+
+def to_record(result: Mapping[str, Any], *, kind: str, method: str, dataset: str, preset: str | None,
+              run_id: str | None) -> dict[str, Any]:
+    """The harness's result as the record the tables read."""
+    raw = dict(result["metrics"])
+    metrics = {k: v for k, v in raw.items() if not isinstance(v, (list, dict))}
+    for key in PERCENT_KEYS:
+        if metrics.get(key) is not None:
+            metrics[key] = 100.0 * float(metrics[key])
+    prov = result["provenance"]
+    return {
+        "kind": kind, "method": method, "dataset": dataset, "preset": preset, "run_id": run_id,
+        "protocol": {"id": prov["protocol_id"], "version": prov["protocol_version"], **prov.get("protocol", {})},
+        "metrics": metrics, "units": {k: "percent" for k in PERCENT_KEYS},
+        "per_class_iou": raw.get("per_class_iou"), "raw": raw, "provenance": prov,
+    }
+
+
+def _harness_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "device": options.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"),
+        "cache_dir": options.get("cache_dir") or cache_root(),
+        "seed": int(options.get("seed") or 0),
+        "inception_weights": options.get("inception_weights"),
+        "segmenter_checkpoint": options.get("segmenter_checkpoint"),
+        "num_images": options.get("num_images"),
+    }
+
+
+def evaluate_run(run_dir: Path, *, protocol: str | None = None, **options: Any) -> dict[str, Any]:
+    """Score a run's generated ``images/`` and write its metrics record; return the record."""
+    from metrics.evaluate import evaluate
+
+    cfg = runs.load_run_config(run_dir)
+    images = Path(run_dir) / "images"
+    if not images.is_dir():
+        raise FileNotFoundError(f"{images} does not exist; generate the evaluation split first "
+                                f"(python -m benchmark run ... or generate --checkpoint {run_dir})")
+    pid = protocol_id(cfg["dataset"], protocol)
+    result = evaluate(pid, generated=images, data_cfg=cfg["data"], **_harness_kwargs(options))
+    manifest = runs.read_manifest(run_dir)
+    record = to_record(result, kind=manifest.get("kind", "method"), method=cfg["method"], dataset=cfg["dataset"],
+                       preset=cfg.get("preset"), run_id=Path(run_dir).name)
+    atomic_write_json(metrics_path(run_dir, cfg["dataset"], pid), record)
+    return record
+
+
+def evaluate_oracle(out: Path, data_cfg: Mapping[str, Any], dataset: str, *, protocol: str | None = None,
+                    **options: Any) -> dict[str, Any]:
+    """The oracle row: the real evaluation images scored exactly as generated ones."""
+    from metrics.evaluate import evaluate_real
+
+    pid = protocol_id(dataset, protocol)
+    result = evaluate_real(pid, data_cfg=data_cfg, **_harness_kwargs(options))
+    record = to_record(result, kind="oracle", method="oracle", dataset=dataset, preset=None, run_id=None)
+    atomic_write_json(Path(out) / "runs" / dataset / ORACLE_DIR / pid / "metrics.json", record)
+    return record
+
+
+def evaluate_folder(images: Path, data_cfg: Mapping[str, Any], dataset: str, *, protocol: str | None = None,
+                    destination: Path | None = None, **options: Any) -> tuple[dict[str, Any], Path]:
+    """Score a folder of ``<stem>.png`` images; the record goes to ``destination`` (default: beside it)."""
+    from metrics.evaluate import evaluate
+
+    images = Path(images)
+    if not images.is_dir():
+        raise FileNotFoundError(f"--images {images}: no such directory; pass the folder of generated <stem>.png")
+    pid = protocol_id(dataset, protocol)
+    result = evaluate(pid, generated=images, data_cfg=data_cfg, **_harness_kwargs(options))
+    record = to_record(result, kind="images", method=images.name, dataset=dataset, preset=None, run_id=None)
+    destination = destination or images.with_name(f"{images.name}.metrics.{pid}.json")
+    atomic_write_json(destination, record)
+    return record, destination
+
+
+def official_run_dir(out: Path, dataset: str, method: str, checkpoint: Path) -> Path:
+    digest = hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest()
+    return Path(out) / "runs" / dataset / method / f"official-{digest[:10]}"
+
+
+def format_record(record: Mapping[str, Any]) -> str:
+    m = record["metrics"]
+    parts = []
+    for key in ("mIoU", "accu", "FID", "FD-seg", "KID"):
+        if m.get(key) is not None:
+            parts.append(f"{key} {m[key]:.2f}" if key in PERCENT_KEYS else f"{key} {m[key]:.4g}")
+    return f"{record['method']} [{record['protocol']['id']}]: " + ", ".join(parts)
