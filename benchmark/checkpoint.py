@@ -71,6 +71,36 @@ def _compare_keys(expected: Mapping[str, Any], got: Mapping[str, Any]) -> tuple[
     return sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
 
 
+def read_official(path: str | Path) -> dict[str, torch.Tensor]:
+    """A plain ``torch.save``-d state dict (an official ``latest_net_G.pth``), read with safe loading."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"official checkpoint {path} does not exist; pass the latest_net_G.pth file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"official checkpoint {path} cannot be read as a state dict ({exc})") from exc
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"official checkpoint {path} holds a {type(state).__name__}, not a state dict")
+    return dict(state)
+
+
+def load_state_strict(module: nn.Module, state: Mapping[str, torch.Tensor], source: str | Path,
+                      hint: str = "") -> None:
+    """``module.load_state_dict(state, strict=True)``, failing with one sentence that counts and names the
+    missing, unexpected and mis-shaped keys instead of torch's page-long listing."""
+    own = module.state_dict()
+    missing, unexpected = _compare_keys(own, state)
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
+              if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    if missing or unexpected or shapes:
+        raise CheckpointError(
+            f"checkpoint {source} does not fit the network: {len(missing)} missing keys (e.g. {missing[:2]}), "
+            f"{len(unexpected)} unexpected (e.g. {unexpected[:2]}), {len(shapes)} of another shape "
+            f"(e.g. {shapes[:2]}){'; ' + hint if hint else ''}")
+    module.load_state_dict(state, strict=True)
+
+
 def rng_state() -> dict[str, Any]:
     np_state = np.random.get_state()
     state: dict[str, Any] = {

@@ -317,7 +317,7 @@ def cmd_segmenter(args: argparse.Namespace) -> int:
 
 def cmd_data(args: argparse.Namespace) -> int:
     from benchmark.config import load_data_config
-    from benchmark.datasets.check import check_dataset
+    from benchmark.datasets.check import DataCheckError, check_dataset
 
     _check_name("DATASETS", args.dataset)
     overrides = list(args.set or [])
@@ -325,17 +325,34 @@ def cmd_data(args: argparse.Namespace) -> int:
         overrides.append(f"data.root={str(args.root)!r}")
     data_cfg = load_data_config(args.dataset, args.preset, overrides)
     report = check_dataset(data_cfg)
+    missing_root = [p for p in report.problems if p.kind == "missing_root"]
+    if missing_root:  # nothing to count or inspect: a one-sentence user error, not a report
+        raise DataCheckError(missing_root[:1], report.dataset)
     print(report.format())
     return 0 if report.ok else 1
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from benchmark.bench import run_bench
+    from benchmark.bench import bench_metrics, run_bench
 
     names = _methods_arg(args.methods)
+    if args.steps < 1 or args.warmup < 0:
+        raise CLIError(f"--steps must be at least 1 and --warmup at least 0, got {args.steps} and {args.warmup}")
     configs = {m: _config(args, m) for m in names}
+    protocol = None if args.no_metrics else evaluation.protocol_id(args.dataset, args.protocol)
+    if protocol is not None:
+        from metrics.protocols import get_protocol
+
+        if get_protocol(protocol).dataset != args.dataset:
+            raise CLIError(f"protocol {protocol} is for dataset {get_protocol(protocol).dataset!r}, "
+                           f"not {args.dataset!r}; pick one of the dataset's protocols (see `list`)")
     path = run_bench(configs, args.out, steps=args.steps, warmup=args.warmup, device=args.device)
     print(f"wrote {path}")
+    if protocol is not None:
+        path = bench_metrics(protocol, configs[names[0]]["data"], args.out, device=args.device,
+                             cache_dir=evaluation.cache_root(), inception_weights=args.inception_weights,
+                             segmenter_checkpoint=args.segmenter_checkpoint)
+        print(f"wrote {path}")
     return 0
 
 
@@ -426,15 +443,18 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = p.add_subparsers(dest="data_command", required=True)
     q = dsub.add_parser("check", help="validate a dataset tree and print counts and a class histogram")
     q.add_argument("--dataset", required=True)
-    q.add_argument("--root", type=Path, default=None, help="dataset root directory")
+    q.add_argument("--root", "--data-root", dest="root", type=Path, default=None,
+                   help="dataset root directory (sets data.root)")
     q.add_argument("--preset", default="tiny", choices=("tiny", "paper"))
     q.add_argument("--set", action="append", metavar="KEY=VALUE")
     q.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("bench", help="training it/s, images/s and peak memory per method")
+    p = sub.add_parser("bench", help="training it/s, images/s and peak memory per method; images/s per metric")
     _add_common(p, method=False, methods=True)
     p.add_argument("--steps", type=int, default=10, help="timed training steps per method")
     p.add_argument("--warmup", type=int, default=2, help="untimed warm-up steps")
+    p.add_argument("--no-metrics", action="store_true", help="skip the images/s of the protocol's metrics")
+    _add_eval_options(p)
     p.set_defaults(func=cmd_bench)
     return parser
 

@@ -60,6 +60,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from benchmark.checkpoint import CheckpointError, load_state_strict, read_official
 from benchmark.datasets.base import DataInfo
 from benchmark.registry import METHODS
 from methods.base import Method, StepContext, count_parameters
@@ -236,11 +237,11 @@ def load_official_generator(path: str, input_nc: int, *, netG: str = "global", n
     net = build_generator(netG, input_nc, output_nc, ngf=ngf, n_downsample_global=n_downsample_global,
                           n_blocks_global=n_blocks_global, n_local_enhancers=n_local_enhancers,
                           n_blocks_local=n_blocks_local)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_official(path)
     first = "model1_1.1.weight" if netG == "local" else "model.1.weight"
     if first in state and state[first].shape[1] != input_nc:
-        raise ValueError(f"{path} was trained with {state[first].shape[1]} input channels, not {input_nc}")
-    net.load_state_dict(state, strict=True)
+        raise CheckpointError(f"{path} was trained with {state[first].shape[1]} input channels, not {input_nc}")
+    load_state_strict(net, state, path)
     return net.eval()
 
 
@@ -608,11 +609,8 @@ class Pix2PixHD(Method):
         """The method with an official ``latest_net_G.pth`` as its generator (``cfg`` must match the
         official run's options: label2city_1024p is ``netG='local', ngf=32``)."""
         method = cls(cfg, data)
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        try:
-            method.netG.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise ValueError(f"{path} does not fit model {dict(cfg['model'])}: {exc}") from exc
+        load_state_strict(method.netG, read_official(path), path,
+                          hint="label2city_512p is netG 'global', ngf 64; label2city_1024p is netG 'local', ngf 32")
         return method.eval()
 
 

@@ -49,6 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from benchmark.checkpoint import load_state_strict, read_official
 from benchmark.datasets.base import DataInfo
 from benchmark.registry import METHODS
 from methods.base import Method, StepContext, count_parameters
@@ -285,16 +286,13 @@ class SPADE(Method):
         a mismatch fails the strict load, naming the offending keys.
         """
         method = cls(cfg, data)
-        method.netG.load_state_dict(_load_state(path), strict=True)
+        load_state_strict(method.netG, read_official(path), path, hint=_OFFICIAL_HINT)
         return method.eval()
 
 
-def _load_state(path: str | Path) -> dict[str, Tensor]:
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"official SPADE checkpoint {path} does not exist (expected latest_net_G.pth "
-                                f"from checkpoints/<dataset>_pretrained/)")
-    return torch.load(path, map_location="cpu", weights_only=True)
+# what usually makes an official checkpoint not fit
+_OFFICIAL_HINT = ("the official generators are ngf 64 without the VAE, at the dataset's label channels and "
+                  "upsampling (checkpoints/<dataset>_pretrained/latest_net_G.pth)")
 
 
 def load_official_generator(path: str | Path, label_nc: int, *, crop_size: int = 256,
@@ -311,5 +309,5 @@ def load_official_generator(path: str | Path, label_nc: int, *, crop_size: int =
     semantic_nc = label_nc + int(contain_dontcare_label) + int(not no_instance)
     net = SPADEGenerator(semantic_nc, ngf=ngf, crop_size=crop_size, aspect_ratio=aspect_ratio,
                          num_upsampling_layers=num_upsampling_layers, norm=norm, use_vae=use_vae, z_dim=z_dim)
-    net.load_state_dict(_load_state(path), strict=True)
+    load_state_strict(net, read_official(path), path, hint=_OFFICIAL_HINT)
     return net.eval()
