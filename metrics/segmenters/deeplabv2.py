@@ -22,20 +22,16 @@ classes are the COCO-Stuff 164k ``stuffthingmaps`` ids 0..181 (255 unlabeled), s
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from metrics.segmenters.legacy import (
-    LegacySegmenter,
-    check_state_dict_layout,
-    fetch_checkpoint,
+    SingleFileLegacySegmenter,
     freeze,
-    load_state_dict_file,
     to_unit_range,
 )
 
@@ -144,7 +140,7 @@ def msc_max_logits(base: nn.Module, x: Tensor, scales: Sequence[float] = MSC_SCA
     return torch.stack(fused).max(dim=0).values
 
 
-class DeepLabV2Segmenter(LegacySegmenter):
+class DeepLabV2Segmenter(SingleFileLegacySegmenter):
     """DeepLabV2 ResNet-101 MSC, COCO-Stuff 164k (182 classes), as kazuto1011/deeplab-pytorch tests it.
 
     The module's own state dict is the checkpoint's: ``base.*`` (the MSC wrapper's attribute).
@@ -152,6 +148,8 @@ class DeepLabV2Segmenter(LegacySegmenter):
     """
 
     num_classes: ClassVar[int] = NUM_CLASSES
+    checkpoint_file: ClassVar[str] = CHECKPOINT_FILE
+    checkpoint_url: ClassVar[str | None] = CHECKPOINT_URL
 
     def __init__(self, scales: Sequence[float] = MSC_SCALES):
         super().__init__()
@@ -159,21 +157,6 @@ class DeepLabV2Segmenter(LegacySegmenter):
         self.scales = tuple(scales)
         self.register_buffer("mean_bgr", torch.tensor(MEAN_BGR).view(1, 3, 1, 1), persistent=False)
         freeze(self)
-
-    @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike | None = None, *, sha256: str | None = None,
-                        cache_dir: str | os.PathLike | None = None, **options: Any) -> DeepLabV2Segmenter:
-        """Load ``deeplabv2_resnet101_msc-cocostuff164k-100000.pth`` (``None``: cache or download)."""
-        file, digest = fetch_checkpoint(CHECKPOINT_FILE, path, CHECKPOINT_URL, sha256, cache_dir)
-        model = cls(**options)
-        model.load_original_state_dict(load_state_dict_file(file))
-        model.checkpoint_hash = digest
-        return model
-
-    def load_original_state_dict(self, state: dict[str, Tensor]) -> None:
-        """Check the layout, then load strictly (BatchNorm's ``num_batches_tracked`` may be absent)."""
-        check_state_dict_layout(self, state, CHECKPOINT_FILE, optional_suffixes=("num_batches_tracked",))
-        self.load_state_dict(state, strict=True)
 
     def normalize(self, images: Tensor) -> Tensor:
         """[-1, 1] RGB -> caffe input: BGR in 0..255 minus ``MEAN_BGR``."""

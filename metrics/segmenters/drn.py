@@ -29,8 +29,7 @@ and the full-resolution prediction is nearest-resized back to the image size for
 
 from __future__ import annotations
 
-import os
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -38,11 +37,8 @@ from torch import Tensor, nn
 
 from metrics.segmenters.legacy import (
     Bottleneck,
-    LegacySegmenter,
-    check_state_dict_layout,
-    fetch_checkpoint,
+    SingleFileLegacySegmenter,
     freeze,
-    load_state_dict_file,
     to_unit_range,
 )
 
@@ -101,10 +97,11 @@ def bilinear_up_kernel(kernel: int) -> Tensor:
     return (ramp[:, None] * ramp[None, :]).float()
 
 
-class DRND105Segmenter(LegacySegmenter):
+class DRND105Segmenter(SingleFileLegacySegmenter):
     """``DRNSeg('drn_d_105', 19)`` in eval mode, single scale, Cityscapes train ids 0..18."""
 
     num_classes: ClassVar[int] = NUM_CLASSES
+    checkpoint_file: ClassVar[str] = CHECKPOINT_FILE
 
     def __init__(self, input_size: str = "generated"):
         super().__init__()
@@ -120,21 +117,6 @@ class DRND105Segmenter(LegacySegmenter):
         self.register_buffer("mean", torch.tensor(CITYSCAPES_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(CITYSCAPES_STD).view(1, 3, 1, 1), persistent=False)
         freeze(self)
-
-    @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike | None = None, *, sha256: str | None = None,
-                        cache_dir: str | os.PathLike | None = None, **options: Any) -> DRND105Segmenter:
-        """Load ``drn-d-105_ms_cityscapes.pth`` (``None``: the cache; the file has no direct URL)."""
-        file, digest = fetch_checkpoint(CHECKPOINT_FILE, path, None, sha256, cache_dir)
-        model = cls(**options)
-        model.load_original_state_dict(load_state_dict_file(file))
-        model.checkpoint_hash = digest
-        return model
-
-    def load_original_state_dict(self, state: dict[str, Tensor]) -> None:
-        """Check the layout, then load strictly (``num_batches_tracked`` may be absent)."""
-        check_state_dict_layout(self, state, CHECKPOINT_FILE, optional_suffixes=("num_batches_tracked",))
-        self.load_state_dict(state, strict=True)
 
     def normalize(self, images: Tensor) -> Tensor:
         """[-1, 1] RGB -> [0, 1] (-> 1024x2048 if ``input_size='full'``) -> ``info.json`` normalisation."""

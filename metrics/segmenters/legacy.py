@@ -123,6 +123,29 @@ class LegacySegmenter(Segmenter):
         return self.pooled_features(images)
 
 
+class SingleFileLegacySegmenter(LegacySegmenter):
+    """A legacy segmenter whose weights are one original checkpoint file (DeepLabV2, DRN-D-105)."""
+
+    checkpoint_file: ClassVar[str]
+    #: where the file downloads from (None: no direct link; the file must be given by path)
+    checkpoint_url: ClassVar[str | None] = None
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike | None = None, *, sha256: str | None = None,
+                        cache_dir: str | os.PathLike | None = None, **options: Any) -> SingleFileLegacySegmenter:
+        """Load the original file (``None``: the cache, or a download where there is a link)."""
+        file, digest = fetch_checkpoint(cls.checkpoint_file, path, cls.checkpoint_url, sha256, cache_dir)
+        model = cls(**options)
+        model.load_original_state_dict(load_state_dict_file(file))
+        model.checkpoint_hash = digest
+        return model
+
+    def load_original_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Check the layout, then load strictly (BatchNorm's ``num_batches_tracked`` may be absent)."""
+        check_state_dict_layout(self, state, self.checkpoint_file, optional_suffixes=("num_batches_tracked",))
+        self.load_state_dict(state, strict=True)
+
+
 def _check_images(images: Tensor) -> None:
     if images.ndim != 4 or images.shape[1] != 3 or not images.is_floating_point():
         raise ValueError(f"expected float RGB images [B, 3, H, W] in [-1, 1], got {images.dtype} "
