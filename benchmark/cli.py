@@ -178,6 +178,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     names = _methods_arg(args.methods)
     configs = {m: _config(args, m) for m in names}  # every config resolves before anything trains
+    first = next(iter(configs.values()))
+    for cfg in configs.values():  # every dataset split is readable before anything trains
+        pipeline.checked_dataset(cfg["data"], "train", train=True)
+    # ... and the protocol can score it (a segmenter the protocol trains itself is trained now)
+    ready = evaluation.preflight(first["data"], args.dataset, protocol=args.protocol, **_eval_options(args))
+    if ready["fallback"]:
+        print(f"[{ready['protocol']}] no FID: {ready['fallback']['reason']} -> reporting FD-seg instead")
     for name, cfg in configs.items():
         t0 = time.time()
         outcome = pipeline.train_run(cfg, args.out, resume=None, device=args.device, argv=sys.argv,
@@ -201,7 +208,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             record = evaluation.evaluate_run(outcome.run_dir, protocol=pid, **_eval_options(args))
             print(f"[{name}] {evaluation.format_record(record)}")
         print(f"[{name}] done in {time.time() - t0:.1f} s")
-    oracle = evaluation.evaluate_oracle(args.out, cfg["data"], args.dataset, protocol=args.protocol,
+    oracle = evaluation.evaluate_oracle(args.out, first["data"], args.dataset, protocol=args.protocol,
                                         **_eval_options(args))
     print(f"[oracle] {evaluation.format_record(oracle)}")
     _report(args.out, args.dataset)

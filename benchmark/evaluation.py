@@ -75,6 +75,17 @@ def _harness_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def preflight(data_cfg: Mapping[str, Any], dataset: str, *, protocol: str | None = None,
+              **options: Any) -> dict[str, Any]:
+    """Fail before training if the protocol cannot score this dataset (weights offline, wrong dataset)."""
+    from metrics.evaluate import preflight as harness_preflight
+
+    kw = _harness_kwargs(options)
+    return harness_preflight(protocol_id(dataset, protocol), data_cfg=data_cfg, device=kw["device"],
+                             cache_dir=kw["cache_dir"], inception_weights=kw["inception_weights"],
+                             segmenter_checkpoint=kw["segmenter_checkpoint"])
+
+
 def evaluate_run(run_dir: Path, *, protocol: str | None = None, **options: Any) -> dict[str, Any]:
     """Score a run's generated ``images/`` and write its metrics record; return the record."""
     from metrics.evaluate import evaluate

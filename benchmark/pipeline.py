@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from collections.abc import Mapping
@@ -39,10 +40,17 @@ def eval_split(cfg: Mapping[str, Any]) -> str:
     return cfg["data"].get("eval_split", "val")
 
 
+_CHECKED: set[str] = set()
+
+
 def checked_dataset(data_cfg: Mapping[str, Any], split: str, train: bool) -> SISDataset:
-    """Build a split and run the data check before anything is trained or written."""
+    """Build a split and run the data check before anything is trained or written (once per process for
+    a given data config and split: the check reads every label map)."""
     dataset = build_dataset(data_cfg, split, train=train)
-    dataset.check()
+    key = json.dumps([dict(data_cfg), split], sort_keys=True, default=str)
+    if key not in _CHECKED:
+        dataset.check()
+        _CHECKED.add(key)
     return dataset
 
 

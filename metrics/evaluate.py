@@ -372,6 +372,29 @@ def _reference_features(dataset: Any, n: int, resolution: tuple[int, int], resiz
     return torch.cat(out)
 
 
+def preflight(protocol: str | Protocol, *, data_cfg: Mapping[str, Any], device: torch.device | str = "cpu",
+              cache_dir: str | os.PathLike | None = None, inception_weights: str | os.PathLike | None = None,
+              segmenter_checkpoint: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Make sure ``protocol`` can score ``data_cfg``'s images before anything is trained: the dataset matches,
+    the segmenter loads (a ``trained`` one with ``auto_train`` is trained now) and the Inception weights load
+    or the protocol's fallback applies. Raises the same one-sentence errors :func:`evaluate` would."""
+    from benchmark.datasets import dataset_info
+
+    protocol = get_protocol(protocol)
+    info = dataset_info(data_cfg)
+    if info.name != protocol.dataset:
+        raise ValueError(f"protocol {protocol.id} is for dataset {protocol.dataset!r}, the data config is "
+                         f"{info.name!r}; pick a {info.name} protocol")
+    mapping = get_label_mapping(protocol.label_mapping)
+    mapping.check(info.num_classes)
+    ex = _Extractors(protocol, list(protocol.metrics), num_classes=mapping.num_classes or info.num_classes,
+                     data_cfg=data_cfg, device=torch.device(device),
+                     cache_dir=Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR,
+                     inception_weights=inception_weights, segmenter_checkpoint=segmenter_checkpoint, segmenter=None)
+    return {"protocol": protocol.id, "metrics": ex.active, "fallback": ex.fallback,
+            "segmenter_sha256": None if ex.segmenter is None else ex.segmenter.checkpoint_hash}
+
+
 def metric_throughput(protocol: str | Protocol, *, data_cfg: Mapping[str, Any], device: torch.device | str = "cpu",
                       cache_dir: str | os.PathLike | None = None, batch_size: int = 8, num_batches: int = 3,
                       inception_weights: str | os.PathLike | None = None,

@@ -160,3 +160,24 @@ def test_segmenter_train_then_evaluate_finds_it(tmp_path, monkeypatch, capsys):
         assert record["protocol"]["id"] == "synthetic-quick"
     finally:
         PROTOCOLS.remove("synthetic-quick")
+
+
+def test_run_stops_before_training_when_the_protocol_cannot_score(tmp_path, monkeypatch, capsys):
+    """Offline without the protocol's weights: one sentence naming the flag, and nothing trained or written."""
+    import urllib.error
+
+    import torch.hub
+
+    from tests.fixtures_data import write_coco_spade
+
+    def offline(url, dst, *args, **kwargs):
+        raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    tree = write_coco_spade(tmp_path / "coco")
+    out = tmp_path / "out"
+    assert main(["run", "--methods", "spade", "--dataset", "coco_stuff", "--data-root", str(tree), "--iters", "1",
+                 "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--inception-weights" in err and "\n" not in err  # the first missing piece is named
+    assert not (out / "runs").exists()
