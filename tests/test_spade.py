@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from benchmark.checkpoint import CheckpointError
 from benchmark.config import load_config
 from benchmark.datasets.base import DataInfo
 from benchmark.step import LocalStepContext
@@ -115,7 +116,7 @@ def test_from_official_loads_the_generator_into_the_method(tmp_path):
     ref = load_official_generator(path, 5, crop_size=64, ngf=4, no_instance=False)
     with torch.no_grad():
         assert torch.allclose(method.generate(batch), ref(method.semantics(batch)), atol=1e-6)
-    with pytest.raises(FileNotFoundError, match="latest_net_G.pth"):
+    with pytest.raises(CheckpointError, match="does not exist; pass the latest_net_G.pth"):
         SPADE.from_official(str(tmp_path / "missing.pth"), cfg, INFO)
 
 
