@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -40,6 +41,17 @@ def _methods_arg(text: str) -> list[str]:
     if not names:
         raise CLIError("--methods is empty; give a comma-separated list such as spade,slnp")
     return [_check_name("METHODS", n) for n in names]
+
+
+def _data_config(args: argparse.Namespace, root: Path | None) -> dict:
+    """The ``data`` section of ``--dataset`` at ``--preset`` with ``--set data.*`` and the root applied."""
+    from benchmark.config import load_data_config
+
+    _check_name("DATASETS", args.dataset)
+    overrides = list(args.set or [])
+    if root:
+        overrides.append(f"data.root={str(root)!r}")
+    return load_data_config(args.dataset, args.preset, overrides)
 
 
 def _config(args: argparse.Namespace, method: str):
@@ -235,15 +247,12 @@ def _report(out: Path, dataset: str | None) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from benchmark import pipeline, runs
-    from benchmark.config import load_data_config, to_plain
+    from benchmark.config import to_plain
 
     _check_name("DATASETS", args.dataset)
     options = _eval_options(args)
     if args.images:
-        overrides = list(args.set or [])
-        if args.data_root:
-            overrides.append(f"data.root={str(args.data_root)!r}")
-        data_cfg = load_data_config(args.dataset, args.preset, overrides)
+        data_cfg = _data_config(args, args.data_root)
         record, path = evaluation.evaluate_folder(args.images, data_cfg, args.dataset, protocol=args.protocol,
                                                   **options)
         print(evaluation.format_record(record))
@@ -302,20 +311,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_segmenter(args: argparse.Namespace) -> int:
-    from benchmark.config import load_data_config
     from metrics.segmenters.train import train_for_protocol
 
-    _check_name("DATASETS", args.dataset)
-    overrides = list(args.set or [])
-    if args.data_root:
-        overrides.append(f"data.root={str(args.data_root)!r}")
-    data_cfg = load_data_config(args.dataset, args.preset, overrides)
+    data_cfg = _data_config(args, args.data_root)
     pid = evaluation.protocol_id(args.dataset, args.protocol)
     t0 = time.time()
     weights = train_for_protocol(pid, data_cfg, cache_dir=evaluation.cache_root(), device=args.device or "cpu",
                                  log_every=0 if args.no_progress else 50)
-    import json
-
     record = json.loads(weights.with_name("segmenter.json").read_text())
     print(f"segmenter for {pid}: {weights} (sha256 {record['sha256'][:12]}), real-image val mIoU "
           f"{100 * record['val_mIoU']:.1f}, accu {100 * record['val_accu']:.1f}, {time.time() - t0:.0f} s")
@@ -323,14 +325,9 @@ def cmd_segmenter(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from benchmark.config import load_data_config
     from benchmark.datasets.check import DataCheckError, check_dataset
 
-    _check_name("DATASETS", args.dataset)
-    overrides = list(args.set or [])
-    if args.root:
-        overrides.append(f"data.root={str(args.root)!r}")
-    data_cfg = load_data_config(args.dataset, args.preset, overrides)
+    data_cfg = _data_config(args, args.root)
     report = check_dataset(data_cfg)
     missing_root = [p for p in report.problems if p.kind == "missing_root"]
     if missing_root:  # nothing to count or inspect: a one-sentence user error, not a report

@@ -16,9 +16,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     errors += [DataCheckError, RunError]
     from methods.nn.perceptual import WeightsUnavailableError
-    from metrics.base import WeightsUnavailable
+    from metrics.base import ProtocolError, WeightsUnavailable
 
-    errors += [WeightsUnavailable, WeightsUnavailableError]
+    errors += [ProtocolError, WeightsUnavailable, WeightsUnavailableError]
     return tuple(errors)
 
 

@@ -27,6 +27,10 @@ INCEPTION = "inception"
 SEGMENTER = "segmenter"
 
 
+class ProtocolError(ValueError):
+    """A protocol cannot score this data (another dataset's protocol, labels outside its mapping)."""
+
+
 class WeightsUnavailable(RuntimeError):
     """A network's weights are neither at a local path nor downloadable; the message names the fix."""
 

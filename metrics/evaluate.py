@@ -36,7 +36,7 @@ from torch import Tensor
 
 from benchmark.io import atomic_write_json
 from benchmark.registry import METRICS
-from metrics.base import INCEPTION, SEGMENTER, EvalState, WeightsUnavailable
+from metrics.base import INCEPTION, SEGMENTER, EvalState, ProtocolError, WeightsUnavailable
 from metrics.fid import FeatureCache, inception_features, load_inception, to_uint8
 from metrics.protocols import Protocol, get_protocol
 from metrics.segmentation import IGNORE_INDEX, ConfusionMatrix, get_label_mapping, resize_labels
@@ -225,18 +225,13 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
          inception_weights: str | os.PathLike | None, segmenter_checkpoint: str | os.PathLike | None,
          num_images: int | None, batch_size: int, out_path: str | os.PathLike | None,
          segmenter: Segmenter | None, oracle: bool) -> dict[str, Any]:
-    from benchmark.datasets import build_dataset, dataset_info
+    from benchmark.datasets import build_dataset
 
     start = time.time()
     device = torch.device(device)
     cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
     torch.manual_seed(seed)
-    info = dataset_info(data_cfg)
-    if info.name != protocol.dataset:
-        raise ValueError(f"protocol {protocol.id} is for dataset {protocol.dataset!r}, the data config is "
-                         f"{info.name!r}; pick a {info.name} protocol")
-    mapping = get_label_mapping(protocol.label_mapping)
-    mapping.check(info.num_classes)
+    info, mapping = _dataset_and_mapping(protocol, data_cfg)
     num_classes = mapping.num_classes or info.num_classes
     resolution = tuple(protocol.resolution or info.image_size)
     unknown = [m for m in protocol.metrics if m not in METRICS]
@@ -372,21 +367,28 @@ def _reference_features(dataset: Any, n: int, resolution: tuple[int, int], resiz
     return torch.cat(out)
 
 
+def _dataset_and_mapping(protocol: Protocol, data_cfg: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The dataset's DataInfo and the protocol's label mapping, refusing a protocol of another dataset."""
+    from benchmark.datasets import dataset_info
+
+    info = dataset_info(data_cfg)
+    if info.name != protocol.dataset:
+        raise ProtocolError(f"protocol {protocol.id} is for dataset {protocol.dataset!r}, not {info.name!r}; "
+                            f"pick a {info.name} protocol (see `python -m benchmark list`)")
+    mapping = get_label_mapping(protocol.label_mapping)
+    mapping.check(info.num_classes)
+    return info, mapping
+
+
 def preflight(protocol: str | Protocol, *, data_cfg: Mapping[str, Any], device: torch.device | str = "cpu",
               cache_dir: str | os.PathLike | None = None, inception_weights: str | os.PathLike | None = None,
               segmenter_checkpoint: str | os.PathLike | None = None) -> dict[str, Any]:
     """Make sure ``protocol`` can score ``data_cfg``'s images before anything is trained: the dataset matches,
     the segmenter loads (a ``trained`` one with ``auto_train`` is trained now) and the Inception weights load
     or the protocol's fallback applies. Raises the same one-sentence errors :func:`evaluate` would."""
-    from benchmark.datasets import dataset_info
 
     protocol = get_protocol(protocol)
-    info = dataset_info(data_cfg)
-    if info.name != protocol.dataset:
-        raise ValueError(f"protocol {protocol.id} is for dataset {protocol.dataset!r}, the data config is "
-                         f"{info.name!r}; pick a {info.name} protocol")
-    mapping = get_label_mapping(protocol.label_mapping)
-    mapping.check(info.num_classes)
+    info, mapping = _dataset_and_mapping(protocol, data_cfg)
     ex = _Extractors(protocol, list(protocol.metrics), num_classes=mapping.num_classes or info.num_classes,
                      data_cfg=data_cfg, device=torch.device(device),
                      cache_dir=Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR,

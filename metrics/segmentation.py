@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from benchmark.registry import METRICS
-from metrics.base import EvalState, Metric
+from metrics.base import EvalState, Metric, ProtocolError
 
 KEY_MIOU = "mIoU"
 KEY_ACCU = "accu"
@@ -138,8 +138,8 @@ class LabelMapping:
 
     def check(self, dataset_classes: int) -> None:
         if self.source_classes is not None and dataset_classes != self.source_classes:
-            raise ValueError(f"label mapping {self.name!r} expects a dataset with {self.source_classes} label ids, "
-                             f"this one has {dataset_classes}; choose the protocol that matches the dataset")
+            raise ProtocolError(f"label mapping {self.name!r} expects a dataset with {self.source_classes} label ids, "
+                                f"this one has {dataset_classes}; choose the protocol that matches the dataset")
 
     def apply(self, labels: Tensor, ignore_index: int | None) -> Tensor:
         """Map int labels; the dataset's ignore index and unmapped ids become :data:`IGNORE_INDEX`."""

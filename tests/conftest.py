@@ -27,3 +27,14 @@ def toy_method():
     METHODS.add(ToyMethod, source="tests")
     yield ToyMethod
     METHODS.remove(ToyMethod.name)
+
+
+@pytest.fixture(scope="session")
+def tiny_segmenter(tmp_path_factory) -> str:
+    """A segmenter trained for 3 iterations on the CLI tests' tiny synthetic data (the protocol's own takes
+    minutes): passed with --segmenter-checkpoint, and recorded as such in the metrics."""
+    from benchmark.config import load_data_config
+    from metrics.segmenters.train import train_segmenter
+
+    data_cfg = load_data_config("synthetic", "tiny", ["data.num_train=16", "data.num_val=6"])
+    return str(train_segmenter(data_cfg, tmp_path_factory.mktemp("seg"), iters=3, batch_size=4))

@@ -17,20 +17,10 @@ TINY = ["--dataset", "synthetic", "--set", "data.num_train=16", "--set", "data.n
 
 
 @pytest.fixture(scope="module")
-def segmenter(tmp_path_factory):
-    """A quickly trained segmenter for the tiny data (the protocol's own takes minutes to train)."""
-    from benchmark.config import load_data_config
-    from metrics.segmenters.train import train_segmenter
-
-    data_cfg = load_data_config("synthetic", "tiny", ["data.num_train=16", "data.num_val=6"])
-    return str(train_segmenter(data_cfg, tmp_path_factory.mktemp("seg"), iters=3, batch_size=4))
-
-
-@pytest.fixture(scope="module")
-def spade_run(tmp_path_factory, segmenter):
+def spade_run(tmp_path_factory, tiny_segmenter):
     out = tmp_path_factory.mktemp("cli")
     assert main(["run", "--methods", "spade", "--iters", "3", "--out", str(out), "--segmenter-checkpoint",
-                 segmenter, *TINY]) == 0
+                 tiny_segmenter, *TINY]) == 0
     runs = list((out / "runs" / "synthetic" / "spade").iterdir())
     assert len(runs) == 1
     return out, runs[0]
@@ -61,22 +51,22 @@ def test_run_writes_the_documented_layout(spade_run):
     assert (out / "index.html").is_file()
 
 
-def test_second_identical_run_reuses_the_finished_one(spade_run, segmenter, capsys):
+def test_second_identical_run_reuses_the_finished_one(spade_run, tiny_segmenter, capsys):
     out, run_dir = spade_run
     stamp = (run_dir / "checkpoints" / "latest.json").stat().st_mtime_ns
     metrics_stamp = (run_dir / "metrics.json").stat().st_mtime_ns
     assert main(["run", "--methods", "spade", "--iters", "3", "--out", str(out), "--segmenter-checkpoint",
-                 segmenter, *TINY]) == 0
+                 tiny_segmenter, *TINY]) == 0
     printed = capsys.readouterr().out
     assert "reusing the finished run" in printed and "reusing" in printed.split("metrics.json")[0]
     assert (run_dir / "checkpoints" / "latest.json").stat().st_mtime_ns == stamp
     assert (run_dir / "metrics.json").stat().st_mtime_ns == metrics_stamp
 
 
-def test_evaluate_a_folder_and_a_run_reproducibly(spade_run, segmenter, tmp_path):
+def test_evaluate_a_folder_and_a_run_reproducibly(spade_run, tiny_segmenter, tmp_path):
     out, run_dir = spade_run
     common = ["--dataset", "synthetic", "--set", "data.num_train=16", "--set", "data.num_val=6",
-              "--segmenter-checkpoint", segmenter, "--no-progress"]
+              "--segmenter-checkpoint", tiny_segmenter, "--no-progress"]
     images = tmp_path / "gen"
     import shutil
 

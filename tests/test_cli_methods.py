@@ -16,21 +16,12 @@ DATA = ["--set", "data.num_train=16", "--set", "data.num_val=6", "--set", "train
 
 
 @pytest.fixture(scope="module")
-def segmenter(tmp_path_factory):
-    from benchmark.config import load_data_config
-    from metrics.segmenters.train import train_segmenter
-
-    data_cfg = load_data_config("synthetic", "tiny", ["data.num_train=16", "data.num_val=6"])
-    return str(train_segmenter(data_cfg, tmp_path_factory.mktemp("seg"), iters=3, batch_size=4))
-
-
-@pytest.fixture(scope="module")
-def all_runs(tmp_path_factory, segmenter):
+def all_runs(tmp_path_factory, tiny_segmenter):
     """One `run` of every registered method (2 iterations each), evaluated and reported."""
     out = tmp_path_factory.mktemp("all")
     names = ",".join(n for n in METHODS.names() if n != "toy")
     assert main(["run", "--methods", names, "--dataset", "synthetic", "--iters", "2", "--out", str(out),
-                 "--segmenter-checkpoint", segmenter, "--no-progress", *DATA]) == 0
+                 "--segmenter-checkpoint", tiny_segmenter, "--no-progress", *DATA]) == 0
     return out
 
 
@@ -100,7 +91,7 @@ def test_multiple_samples_and_attention_export(all_runs, tmp_path):
                  "--num-samples", "2", "--out", str(tmp_path / "p"), *DATA]) == 2
 
 
-def test_official_spade_checkpoint_through_generate_and_evaluate(tmp_path, segmenter, capsys):
+def test_official_spade_checkpoint_through_generate_and_evaluate(tmp_path, tiny_segmenter, capsys):
     from benchmark.config import load_config
     from benchmark.datasets import build_dataset
     from benchmark.pipeline import fixed_batch
@@ -123,7 +114,7 @@ def test_official_spade_checkpoint_through_generate_and_evaluate(tmp_path, segme
     torch.testing.assert_close(got, expected[0].clamp(-1, 1), atol=1 / 127.5 + 1e-6, rtol=0)
     out = tmp_path / "results"
     assert main(["evaluate", "--dataset", "synthetic", *args, "--out", str(out), "--segmenter-checkpoint",
-                 segmenter, "--no-progress"]) == 0
+                 tiny_segmenter, "--no-progress"]) == 0
     (official_dir,) = (out / "runs" / "synthetic" / "spade").iterdir()
     assert official_dir.name.startswith("official-")
     assert json.loads((official_dir / "manifest.json").read_text())["kind"] == "official"
