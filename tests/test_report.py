@@ -314,3 +314,14 @@ def test_report_of_an_empty_directory_lists_published_numbers_only(tmp_path):
     table = pd.read_csv(tmp_path / "tables" / "spade_table1.csv")
     assert list(table["source"].unique()) == ["published", "measured (spade-legacy)", "measured (mmseg-deeplabv3)"]
     assert "no evaluated runs yet" in summary.index.read_text()
+
+
+def test_report_of_a_relative_out_directory_links_relative_to_the_page(tmp_path, monkeypatch):
+    """`python -m benchmark report` defaults to --out results: links must not repeat that prefix."""
+    out = tmp_path / "results"
+    build_fake_results(out)
+    monkeypatch.chdir(tmp_path)
+    build_report(Path("results"))
+    html = (out / "index.html").read_text()
+    assert 'src="results/' not in html and 'href="results/' not in html
+    assert 'src="figures/' in html

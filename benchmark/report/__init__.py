@@ -62,7 +62,7 @@ def build_report(out: Path, *, methods_filter: Iterable[str] | None = None,
     None reports every method. ``device``: where the multimodal and attention figures run their
     generators (None: the trainer's default pick); they generate a handful of images.
     """
-    out = Path(out)
+    out = Path(out).resolve()  # every link is made relative to the page; relative inputs would be read twice
     methods = None if methods_filter is None else list(methods_filter)
     all_results, all_runs = collect_runs(out), collect_training_runs(out)
     problems = list(dict.fromkeys([*all_results.attrs["problems"], *all_runs.attrs["problems"]]))

@@ -345,6 +345,7 @@ def write_dataset_table(out: Path, dataset: str, *, results: pd.DataFrame | None
     """``<out>/<dataset>/table.{csv,md,tex}``: every evaluated method run on ``dataset`` plus the oracle,
     mIoU / accu / FID (or FD-seg), each row naming its protocol. ``results`` defaults to
     :func:`benchmark.results.collect_runs` of ``out``."""
+    out = Path(out).resolve()
     results = collect_runs(out) if results is None else results
     table = dataset_table(filter_methods(results, methods_filter), dataset, out)
     title = f"{dataset_name(dataset)}: measured under SISBench protocols"
