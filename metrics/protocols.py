@@ -116,8 +116,7 @@ def load_protocol_configs(directory: Path = PROTOCOL_CONFIG_DIR) -> list[Protoco
 
 def register_builtin_protocols() -> None:
     for protocol in load_protocol_configs():
-        PROTOCOLS.add(protocol, name=protocol.id, description=protocol.description,
-                      source=f"configs/protocols ({protocol.id})")
+        PROTOCOLS.add(protocol, name=protocol.id, description=protocol.description)
 
 
 def get_protocol(name_or_protocol: str | Protocol) -> Protocol:

@@ -280,8 +280,7 @@ def _register() -> None:
         register_segmenter_kind(kind, build_legacy_segmenter)
     for protocol in legacy_protocols():
         if protocol.id not in PROTOCOLS._entries:
-            PROTOCOLS.add(protocol, name=protocol.id, description=protocol.description,
-                          source="metrics.segmenters.legacy")
+            PROTOCOLS.add(protocol, name=protocol.id, description=protocol.description)
 
 
 _register()
