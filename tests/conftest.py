@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import urllib.error
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,13 @@ def tiny_segmenter(tmp_path_factory) -> str:
 
     data_cfg = load_data_config("synthetic", "tiny", ["data.num_train=16", "data.num_val=6"])
     return str(train_segmenter(data_cfg, tmp_path_factory.mktemp("seg"), iters=3, batch_size=4))
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """No network and an empty torch hub: Inception weights cannot be found."""
+    def refuse(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))

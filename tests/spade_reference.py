@@ -8,6 +8,7 @@ same tensors, so the stored official outputs can be compared with ours without s
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -96,3 +97,12 @@ def latent(case: dict, seed: int = 2) -> Tensor | None:
     if not case["use_vae"]:
         return None
     return torch.randn(case["batch"], case["z_dim"], generator=torch.Generator().manual_seed(seed))
+
+
+def key_list(name: str) -> list[tuple[str, tuple[int, ...]]]:
+    """``(key, shape)`` rows of an official state-dict listing under tests/fixtures/."""
+    rows = []
+    for line in (Path(__file__).parent / "fixtures" / name).read_text().splitlines():
+        key, shape = line.split(" ", 1)
+        rows.append((key, tuple(int(s) for s in shape.strip("[]").split(",") if s.strip())))
+    return rows

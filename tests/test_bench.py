@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import urllib.error
-
 import pandas as pd
 import pytest
 import torch
 
 from benchmark.cli import main
-
-
-@pytest.fixture
-def offline(monkeypatch, tmp_path):
-    """No network and an empty torch hub: Inception weights cannot be found."""
-    def refuse(*args, **kwargs):
-        raise urllib.error.URLError("no network")
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
 
 
 def test_bench_writes_method_and_metric_rows(tmp_path, offline, capsys):

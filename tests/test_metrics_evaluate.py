@@ -4,7 +4,6 @@ fallback and its record, the Inception path (random weights), missing images, th
 from __future__ import annotations
 
 import dataclasses
-import urllib.error
 
 import pytest
 import torch
@@ -25,16 +24,6 @@ NUM_VAL = 6
 @pytest.fixture(scope="module")
 def data_cfg(tmp_path_factory):
     return dict(type="synthetic", root=str(tmp_path_factory.mktemp("synthetic")), num_train=2, num_val=NUM_VAL)
-
-
-@pytest.fixture
-def offline(monkeypatch, tmp_path):
-    """No network and an empty torch hub: Inception weights cannot be found."""
-    def refuse(*args, **kwargs):
-        raise urllib.error.URLError("no network")
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
 
 
 def random_segmenter(seed: int = 0) -> DeepLabV3Segmenter:

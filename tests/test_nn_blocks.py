@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import urllib.error
-from pathlib import Path
 
 import pytest
 import torch
@@ -27,16 +26,7 @@ from methods.nn.perceptual import (
     VGGLoss,
     WeightsUnavailableError,
 )
-
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def key_list(name: str) -> list[tuple[str, tuple[int, ...]]]:
-    rows = []
-    for line in (FIXTURES / name).read_text().splitlines():
-        key, shape = line.split(" ", 1)
-        rows.append((key, tuple(int(s) for s in shape.strip("[]").split(",") if s.strip())))
-    return rows
+from tests.spade_reference import key_list
 
 
 def layout(module: nn.Module) -> list[tuple[str, tuple[int, ...]]]:

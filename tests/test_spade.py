@@ -25,18 +25,17 @@ from benchmark.datasets.base import DataInfo
 from benchmark.step import LocalStepContext
 from methods.base import count_parameters
 from methods.spade import SPADE, SPADEGenerator, latent_size, load_official_generator
-from tests.spade_reference import PARITY_CASES, latent, official_style_state, semantic_map, semantic_nc
+from tests.spade_reference import (
+    PARITY_CASES,
+    key_list,
+    latent,
+    official_style_state,
+    semantic_map,
+    semantic_nc,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY = ["model.ngf=4", "model.spade_hidden=8", "netD.ndf=4", "netE.ngf=4", "model.z_dim=8"]
-
-
-def key_list(name: str) -> list[tuple[str, tuple[int, ...]]]:
-    rows = []
-    for line in (FIXTURES / name).read_text().splitlines():
-        key, shape = line.split(" ", 1)
-        rows.append((key, tuple(int(s) for s in shape.strip("[]").split(",") if s.strip())))
-    return rows
 
 
 def spade_cfg(*overrides: str):
