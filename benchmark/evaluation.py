@@ -15,14 +15,13 @@ kept under ``raw``).
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from benchmark import runs
+from benchmark import resources, runs
 from benchmark.io import atomic_write_json
 
 PERCENT_KEYS = ("mIoU", "accu")
@@ -31,7 +30,7 @@ ORACLE_DIR = "_oracle"
 
 def cache_root() -> Path:
     """Where trained segmenters and reference features are kept (``$SISBENCH_CACHE`` or ~/.cache/sisbench)."""
-    return Path(os.environ.get("SISBENCH_CACHE") or Path.home() / ".cache" / "sisbench")
+    return resources.cache_root()
 
 
 def protocol_id(dataset: str, protocol: str | None) -> str:

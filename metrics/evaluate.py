@@ -36,6 +36,7 @@ from torch import Tensor
 
 from benchmark.io import atomic_write_json
 from benchmark.registry import METRICS
+from benchmark.resources import cache_root
 from metrics.base import INCEPTION, SEGMENTER, EvalState, ProtocolError, WeightsUnavailable
 from metrics.fid import FeatureCache, inception_features, load_inception, to_uint8
 from metrics.protocols import Protocol, get_protocol
@@ -46,7 +47,6 @@ from metrics.segmenters import Segmenter, build_segmenter
 #: float ``[3, H, W]`` in ``[-1, 1]`` or uint8 ``[3, H, W]``
 ImageSource = str | os.PathLike | Iterable[tuple[str, Tensor]]
 
-DEFAULT_CACHE_DIR = Path(__file__).resolve().parent.parent / "results" / "cache"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
@@ -229,7 +229,7 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
 
     start = time.time()
     device = torch.device(device)
-    cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
+    cache_dir = Path(cache_dir) if cache_dir is not None else cache_root()
     torch.manual_seed(seed)
     info, mapping = _dataset_and_mapping(protocol, data_cfg)
     num_classes = mapping.num_classes or info.num_classes
@@ -391,7 +391,7 @@ def preflight(protocol: str | Protocol, *, data_cfg: Mapping[str, Any], device: 
     info, mapping = _dataset_and_mapping(protocol, data_cfg)
     ex = _Extractors(protocol, list(protocol.metrics), num_classes=mapping.num_classes or info.num_classes,
                      data_cfg=data_cfg, device=torch.device(device),
-                     cache_dir=Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR,
+                     cache_dir=Path(cache_dir) if cache_dir is not None else cache_root(),
                      inception_weights=inception_weights, segmenter_checkpoint=segmenter_checkpoint, segmenter=None)
     return {"protocol": protocol.id, "metrics": ex.active, "fallback": ex.fallback,
             "segmenter_sha256": None if ex.segmenter is None else ex.segmenter.checkpoint_hash}
@@ -415,7 +415,7 @@ def metric_throughput(protocol: str | Protocol, *, data_cfg: Mapping[str, Any], 
     mapping = get_label_mapping(protocol.label_mapping)
     ex = _Extractors(protocol, list(protocol.metrics), num_classes=mapping.num_classes or info.num_classes,
                      data_cfg=data_cfg, device=device,
-                     cache_dir=Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR,
+                     cache_dir=Path(cache_dir) if cache_dir is not None else cache_root(),
                      inception_weights=inception_weights, segmenter_checkpoint=segmenter_checkpoint,
                      segmenter=segmenter, strict=False)
     resolution = tuple(protocol.resolution or info.image_size)

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.registry import PROTOCOLS
+from benchmark.resources import protocol_config_dir
 from metrics.segmentation import LABEL_MAPPINGS
 from metrics.segmenters import SegmenterSpec
 
-PROTOCOL_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "protocols"
+PROTOCOL_CONFIG_DIR = protocol_config_dir()  # configs/protocols/ of the checkout or of an installed wheel
 
 RESIZE_FILTERS = ("bicubic", "bilinear", "nearest")
 FID_EXTRACTORS = ("inception-v3-compat",)

@@ -21,9 +21,10 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.io import atomic_write_text
+from benchmark.resources import published_dir
 from benchmark.results import ORACLE, collect_runs, filter_methods, preferred_first
 
-PUBLISHED_DIR = Path(__file__).resolve().parents[2] / "results" / "published"
+PUBLISHED_DIR = published_dir()  # results/published/ of the checkout or of an installed wheel
 PUBLISHED_COLUMNS = ("paper", "table", "dataset", "method", "metric", "value", "protocol")
 
 #: registry name -> the row name the papers print
