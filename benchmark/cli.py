@@ -51,7 +51,7 @@ def _data_config(args: argparse.Namespace, root: Path | None) -> dict:
     overrides = list(args.set or [])
     if root:
         overrides.append(f"data.root={str(root)!r}")
-    return load_data_config(args.dataset, args.preset, overrides)
+    return load_data_config(args.dataset, args.preset, overrides, config_dirs=args.config_dir or ())
 
 
 def _config(args: argparse.Namespace, method: str):
@@ -67,13 +67,20 @@ def _config(args: argparse.Namespace, method: str):
         overrides.append(f"data.root={str(args.data_root)!r}")
     if getattr(args, "seed", None) is not None:
         overrides.append(f"seed={args.seed}")
-    cfg = load_config(method, args.dataset, args.preset, overrides, extra_files=args.config or ())
+    cfg = load_config(method, args.dataset, args.preset, overrides, extra_files=args.config or (),
+                      config_dirs=args.config_dir or ())
     if getattr(args, "iters", None) is not None:
         # --iters applies to every stage of a multi-stage method
         for stage in cfg["train"].get("stages", {}).values():
             if isinstance(stage, dict) and "iters" in stage:
                 stage["iters"] = min(stage["iters"], args.iters)
     return cfg
+
+
+def _add_config_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config-dir", action="append", type=Path, metavar="DIR",
+                   help="a directory of configs searched after the built-in and plugin ones, a later one winning "
+                        "(repeatable; also $SISBENCH_CONFIG_PATH); see `config` for where each file came from")
 
 
 def _add_common(p: argparse.ArgumentParser, *, method: bool = True, methods: bool = False) -> None:
@@ -85,7 +92,9 @@ def _add_common(p: argparse.ArgumentParser, *, method: bool = True, methods: boo
     p.add_argument("--preset", default="tiny", choices=("tiny", "paper"),
                    help="tiny: CPU-sized (default); paper: the published architecture and schedule")
     p.add_argument("--config", action="append", type=Path, metavar="FILE",
-                   help="an extra config file merged after the preset's (repeatable), e.g. a variant")
+                   help="an extra config file merged after the preset's (repeatable), e.g. a variant; a path, "
+                        "or a path in the config tree such as pix2pixhd/variants/pix2pixhd_cityscapes_1024p.py")
+    _add_config_dir(p)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config key (repeatable)")
     p.add_argument("--data-root", type=Path, help="dataset root directory (sets data.root)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output root (default: results/)")
@@ -98,8 +107,10 @@ def _add_common(p: argparse.ArgumentParser, *, method: bool = True, methods: boo
 
 def cmd_list(args: argparse.Namespace) -> int:
     from benchmark import registry
+    from benchmark.config import config_search_path, missing_preset
 
     registry.load_builtins()
+    search = config_search_path(args.config_dir or ())
     for title, reg in (("methods", registry.METHODS), ("datasets", registry.DATASETS),
                        ("metrics", registry.METRICS), ("protocols", registry.PROTOCOLS)):
         print(f"{title}:")
@@ -108,11 +119,20 @@ def cmd_list(args: argparse.Namespace) -> int:
         for e in entries:
             src = "" if e.source == "built-in" else f"  [{e.source}]"
             print(f"  {e.name:<{width}}  {e.description}{src}")
+            if reg is registry.METHODS and (why := missing_preset(e.name, search)):
+                print(f"  {'':<{width}}  ! {why}")
         if not entries:
             print("  (none)")
-    if registry.PLUGIN_ERRORS:
+    print("config search path (a later layer wins for a file of the same relative path):")
+    for i, layer in enumerate(search.layers, 1):
+        origin = f"  [{layer.origin}]" if layer.origin else ""
+        print(f"  {i}. {layer}{origin}")
+    for rel, winner, replaced in search.shadowed():
+        print(f"  {rel}: {winner.label} replaces {', '.join(layer.label for layer in replaced)}")
+    problems = {**registry.PLUGIN_ERRORS, **search.problems}
+    if problems:
         print("plugins that failed to load:")
-        for source, err in registry.PLUGIN_ERRORS.items():
+        for source, err in problems.items():
             print(f"  {source}: {err}")
     return 0
 
@@ -120,9 +140,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_config(args: argparse.Namespace) -> int:
     from mmengine.config import Config
 
-    from benchmark.config import to_plain
+    from benchmark.config import format_provenance, to_plain
 
     cfg = _config(args, _check_name("METHODS", args.method))
+    # the provenance as comments: the output stays a valid config file
+    print("\n".join(f"# {line}" for line in format_provenance(cfg)))
     print(Config(to_plain(cfg)).pretty_text)
     return 0
 
@@ -376,10 +398,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "synthesis methods under one harness.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("list", help="list methods, datasets, metrics and protocols")
+    p = sub.add_parser("list", help="list methods, datasets, metrics, protocols and the config search path")
+    _add_config_dir(p)
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("config", help="print the resolved config of a method on a dataset")
+    p = sub.add_parser("config", help="print the resolved config of a method on a dataset, and which file (and "
+                                      "which layer of the config search path) each part came from")
     _add_common(p)
     p.add_argument("--iters", type=int, default=None)
     p.set_defaults(func=cmd_config)
@@ -441,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--data-root", type=Path, default=None)
     q.add_argument("--device", default=None)
     q.add_argument("--no-progress", action="store_true")
+    _add_config_dir(q)
     q.set_defaults(func=cmd_segmenter)
 
     p = sub.add_parser("data", help="dataset tools")
@@ -451,6 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dataset root directory (sets data.root)")
     q.add_argument("--preset", default="tiny", choices=("tiny", "paper"))
     q.add_argument("--set", action="append", metavar="KEY=VALUE")
+    _add_config_dir(q)
     q.set_defaults(func=cmd_data)
 
     p = sub.add_parser("bench", help="training it/s, images/s and peak memory per method; images/s per metric")

@@ -54,7 +54,13 @@ def library_versions() -> dict[str, str]:
 
 
 def git_commit() -> dict[str, Any]:
-    root = Path(__file__).resolve().parent.parent
+    from benchmark.resources import source_checkout
+
+    # An installed wheel has no commit of its own; asking git from site-packages would report whatever
+    # repository the environment happens to sit in (e.g. a .venv inside some checkout).
+    root = source_checkout()
+    if root is None:
+        return {"commit": None, "dirty": None}
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                              timeout=10).stdout.strip()
