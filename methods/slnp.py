@@ -61,9 +61,10 @@ Stage ``main`` (``netG0``, ``netG1``, ``netD0``, ``netD1``):
   histogram (the label embedding), tiled, enters by projection (Miyato & Koyama 2018): logit map =
   conv3x3(h) + <h, embed(hist)> per position; outputs the intermediate features and the patch logits.
   D0 judges I0 against the real image resized (area) to G0's resolution with L0; D1 judges I1 with L1;
-- losses: BCE-with-logits GAN on both scales (summed, Eq. 20) + ``lambda_feat`` = 10 x feature matching
-  (mean L1 over D's intermediate layers, Eq. 19) on both scales; one ``train_step`` updates G0 and G1
-  jointly (one optimizer "G") then D0 and D1 (optimizer "D") on the detached fakes of the same forward;
+- losses: BCE-with-logits GAN on both scales (summed, Eq. 20) on D's patch logits only, + ``lambda_feat``
+  = 10 x feature matching (mean L1 over D's intermediate layers, Eq. 19) on both scales; one
+  ``train_step`` updates G0 and G1 jointly (one optimizer "G") then D0 and D1 (optimizer "D") on the
+  detached fakes of the same forward;
 - optimizers: ``optimizer.type`` = "AMM" (beta 0.9/0.999, delta 1e-8, alpha 0.9), lr G 1e-4, D 4e-4;
   "Adam" selectable by config only (the paper's Figs. 13-14 comparison); the noise-prior VAE trains with
   the same optimizer type at ``lr_VAE``;
@@ -511,7 +512,9 @@ class SLNPGAN(Method):
             with ctx.frozen("netD0"), ctx.frozen("netD1"):
                 for k, net, real, seg, hist in scales:
                     pred_fake, pred_real = self._discriminate(net, fakes[k], real, seg, hist)
-                    g_losses[f"G_GAN{k}"] = self.gan_loss(pred_fake, True, for_discriminator=False)
+                    # D returns [features..., logits]: BCE reads the logits only (a flat list would be
+                    # taken as scales by GANLoss); feature matching reads the features.
+                    g_losses[f"G_GAN{k}"] = self.gan_loss(pred_fake[-1], True, for_discriminator=False)
                     if self.lambda_feat > 0:
                         g_losses[f"G_feat{k}"] = feature_matching_loss(pred_fake, pred_real, self.lambda_feat)
         ctx.backward(g_losses, "G")
@@ -521,8 +524,8 @@ class SLNPGAN(Method):
         with ctx.autocast():
             for k, net, real, seg, hist in scales:
                 pred_fake, pred_real = self._discriminate(net, fakes[k].detach(), real, seg, hist)
-                d_losses[f"D_fake{k}"] = self.gan_loss(pred_fake, False)
-                d_losses[f"D_real{k}"] = self.gan_loss(pred_real, True)
+                d_losses[f"D_fake{k}"] = self.gan_loss(pred_fake[-1], False)
+                d_losses[f"D_real{k}"] = self.gan_loss(pred_real[-1], True)
         ctx.backward(d_losses, "D")
         ctx.step("D")
         return {k: float(v.detach()) for k, v in {**g_losses, **d_losses}.items()}
