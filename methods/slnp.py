@@ -65,9 +65,14 @@ Stage ``main`` (``netG0``, ``netG1``, ``netD0``, ``netD1``):
   = 10 x feature matching (mean L1 over D's intermediate layers, Eq. 19) on both scales; one
   ``train_step`` updates G0 and G1 jointly (one optimizer "G") then D0 and D1 (optimizer "D") on the
   detached fakes of the same forward;
-- optimizers: ``optimizer.type`` = "AMM" (beta 0.9/0.999, delta 1e-8, alpha 0.9), lr G 1e-4, D 4e-4;
-  "Adam" selectable by config only (the paper's Figs. 13-14 comparison); the noise-prior VAE trains with
-  the same optimizer type at ``lr_VAE``;
+- optimizers of stage ``main`` (G0+G1, D0+D1): ``optimizer.type`` = "AMM" (beta 0.9/0.999, delta 1e-8,
+  alpha 0.9), lr G 1e-4, D 4e-4; ``"Adam"`` is Table 1's Adam column, i.e. AMM's recurrence with
+  alpha = 0 (delta inside the square root), not ``torch.optim.Adam`` (eps outside the root: at
+  |g| = 1e-5 its first step is 10x larger), so the paper's Figs. 13-14 comparison changes the momentum
+  term and nothing else (:func:`methods.optim.amm.table1_optimizer`);
+- the noise-prior VAE always trains with AMM (the paper's optimizer; its betas, delta and alpha) at
+  ``lr_VAE``, whatever ``optimizer.type`` says: the Adam-vs-AMM comparison is about the adversarial
+  training, and both of its runs then start stage ``main`` from the same noise prior;
 - initialisation: PyTorch defaults (the paper names none).
 """
 
@@ -89,7 +94,7 @@ from methods.base import Method, StepContext, count_parameters
 from methods.nn.blocks import maybe_spectral
 from methods.nn.encoding import semantic_input
 from methods.nn.losses import GANLoss, feature_matching_loss, kl_divergence
-from methods.optim import build_optimizer
+from methods.optim.amm import TABLE1_TYPES, table1_optimizer
 from methods.spade import reparameterize
 
 NORMS = ("batch", "syncbatch", "instance")
@@ -389,6 +394,9 @@ class SLNPGAN(Method):
         scale = int(model["g0_scale"])
         if height % scale or width % scale:
             raise ValueError(f"image size {(height, width)} is not divisible by model.g0_scale={scale}")
+        if cfg["optimizer"]["type"] not in TABLE1_TYPES:    # refused before the noise-prior stage trains
+            raise ValueError(f"unknown optimizer.type {cfg['optimizer']['type']!r} for slnp; valid types: "
+                             f"{', '.join(TABLE1_TYPES)} (\"Adam\" is the paper's Table 1 Adam: AMM with alpha = 0)")
         self.size1 = (height, width)
         self.size0 = (height // scale, width // scale)
         self.z_dim = int(model["z_dim"])
@@ -442,14 +450,15 @@ class SLNPGAN(Method):
 
     def configure_optimizers(self, stage: str) -> dict[str, torch.optim.Optimizer]:
         opt_cfg = self.cfg["optimizer"]
-        if stage == "noise_prior":
-            return {"VAE": build_optimizer(self.netVAE.parameters(), opt_cfg, "VAE")}
+        if stage == "noise_prior":    # always AMM: optimizer.type is the adversarial stage's
+            return {"VAE": table1_optimizer(self.netVAE.parameters(), opt_cfg, "VAE", kind="AMM")}
         if stage != "main":
             raise ValueError(f"unknown stage {stage!r}; slnp's stages: {', '.join(self.stages)}")
-        return {"G": build_optimizer(itertools.chain(self.netG0.parameters(), self.netG1.parameters()),
-                                     opt_cfg, "G"),
-                "D": build_optimizer(itertools.chain(self.netD0.parameters(), self.netD1.parameters()),
-                                     opt_cfg, "D")}
+        kind = opt_cfg["type"]
+        return {"G": table1_optimizer(itertools.chain(self.netG0.parameters(), self.netG1.parameters()),
+                                      opt_cfg, "G", kind=kind),
+                "D": table1_optimizer(itertools.chain(self.netD0.parameters(), self.netD1.parameters()),
+                                      opt_cfg, "D", kind=kind)}
 
     # -- inputs ------------------------------------------------------------------------------------------
     def inputs(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:

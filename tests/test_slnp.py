@@ -4,6 +4,8 @@ at 128/256 px."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -77,13 +79,90 @@ def test_stages_and_networks(method):
     assert SLNPGAN.multimodal
 
 
-def test_optimizers_are_amm_by_default_and_adam_by_config(method):
-    assert {type(o) for o in method.configure_optimizers("main").values()} == {AMM}
-    assert type(method.configure_optimizers("noise_prior")["VAE"]) is AMM
+def hyperparameters(opt: torch.optim.Optimizer) -> list[dict]:
+    return [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+
+
+def test_optimizers_are_amm_by_default_and_table1_adam_by_config(method):
+    amm = method.configure_optimizers("main")
+    assert {type(o) for o in amm.values()} == {AMM}
+    assert [g["alpha"] for o in amm.values() for g in o.param_groups] == [0.9, 0.9]
     adam = SLNPGAN(tiny_cfg(optimizer=dict(type="Adam")), data_info())
     opts = adam.configure_optimizers("main")
-    assert {type(o) for o in opts.values()} == {torch.optim.Adam}
+    # The paper's Adam (Table 1) is AMM's recurrence with alpha = 0, not torch.optim.Adam; the rest equal.
+    assert {type(o) for o in opts.values()} == {AMM}
+    for name in ("G", "D"):
+        assert hyperparameters(opts[name]) == [dict(hyperparameters(amm[name])[0], alpha=0.0)]
     assert opts["G"].param_groups[0]["lr"] == 1e-4 and opts["D"].param_groups[0]["lr"] == 4e-4
+    with pytest.raises(ValueError, match="optimizer.type"):
+        SLNPGAN(tiny_cfg(optimizer=dict(type="SGD")), data_info())
+
+
+def test_noise_prior_optimizer_does_not_depend_on_optimizer_type():
+    """optimizer.type switches the adversarial stage only: the VAE's optimizer and its updates are the same."""
+    params = {}
+    for kind in ("AMM", "Adam"):
+        torch.manual_seed(0)
+        m = SLNPGAN(tiny_cfg(optimizer=dict(type=kind)), data_info())
+        opt = m.configure_optimizers("noise_prior")["VAE"]
+        assert type(opt) is AMM and hyperparameters(opt) == [dict(lr=1e-4, betas=(0.9, 0.999), delta=1e-8,
+                                                                   alpha=0.9)]
+        m.train()
+        ctx = make_ctx(m, "noise_prior")
+        torch.manual_seed(1)
+        for _ in range(2):
+            m.train_step(striped_batch(), ctx)
+        params[kind] = [p.detach().clone() for p in m.netVAE.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(params["AMM"], params["Adam"], strict=True))
+
+
+def test_adam_run_follows_table1_adam_recurrence():
+    """Three main-stage steps with optimizer.type="Adam": each update of sampled weights equals Table 1's
+    Adam column written with Python floats from the gradients the step saw; momentum (AMM) and
+    torch.optim.Adam's eps placement would both be caught."""
+    torch.manual_seed(0)
+    method = SLNPGAN(tiny_cfg(optimizer=dict(type="Adam")), data_info())
+    method.on_stage_start("main")
+    method.train()
+    ctx = make_ctx(method, "main")
+    seen: dict[str, list] = {"G": [], "D": []}
+    for name, opt in ctx.optimizers.items():
+        def pre(opt, args, kwargs, name=name):
+            seen[name].append([(p.detach().clone(), p.grad.detach().clone()) for p in opt.param_groups[0]["params"]])
+        opt.register_step_pre_hook(pre)
+    for _ in range(3):
+        method.train_step(striped_batch(), ctx)
+    b1, b2, delta = 0.9, 0.999, 1e-8
+    checked = differs_from_torch_adam = 0
+    for name, lr in (("G", 1e-4), ("D", 4e-4)):
+        steps = seen[name]
+        after = [p.detach() for p in ctx.optimizers[name].param_groups[0]["params"]]
+        for i in range(len(after)):
+            first_grad = steps[0][i][1].flatten()
+            # Three elements of every tensor: the first, the last and the one with the smallest gradient.
+            for e in {0, first_grad.numel() - 1, int(first_grad.abs().argmin())}:
+                m = v = 0.0
+                for t in range(1, 4):
+                    before = float(steps[t - 1][i][0].flatten()[e])
+                    new = float((steps[t][i][0] if t < 3 else after[i]).flatten()[e])
+                    g = float(steps[t - 1][i][1].flatten()[e])
+                    m = b1 * m + (1 - b1) * g
+                    v = b2 * v + (1 - b2) * g * g
+                    m_hat, v_hat = m / (1 - b1 ** t), v / (1 - b2 ** t)
+                    want = lr * m_hat / math.sqrt(v_hat + delta)
+                    # The float32 weight is rounded after the update: up to half an ulp of the new value.
+                    tol = 0.5 * ulp(new) + 1e-6 * abs(want)
+                    assert abs((before - new) - want) <= tol, (name, i, e, t)
+                    torch_adam = lr * m_hat / (math.sqrt(v_hat) + delta)
+                    differs_from_torch_adam += abs(torch_adam - want) > 10 * tol
+                    checked += 1
+    assert checked > 100 and differs_from_torch_adam > 0
+
+
+def ulp(x: float) -> float:
+    """The spacing of float32 numbers at ``x``."""
+    x32 = torch.tensor(abs(x), dtype=torch.float32)
+    return float(torch.nextafter(x32, torch.tensor(math.inf)) - x32)
 
 
 def test_gan_terms_are_bce_on_the_logits_and_feature_matching_on_the_features():
