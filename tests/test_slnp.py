@@ -19,8 +19,8 @@ from methods.slnp import SLNPGAN, Instances, find_instances
 SIZE = (32, 32)
 
 
-def data_info(size=SIZE, num_classes: int = 4, has_instance: bool = False) -> DataInfo:
-    return DataInfo(name="toy", num_classes=num_classes, ignore_index=255, contain_dontcare_label=True,
+def data_info(size=SIZE, num_classes: int = 4, has_instance: bool = False, dontcare: bool = True) -> DataInfo:
+    return DataInfo(name="toy", num_classes=num_classes, ignore_index=255, contain_dontcare_label=dontcare,
                     image_size=size, has_instance=has_instance)
 
 
@@ -220,8 +220,9 @@ def test_attention_sums_to_one_over_present_instances_and_is_zero_for_absent(met
     assert present.tolist() == [[True, True, True], [True, False, False]]
     assert torch.allclose(w.sum(-1), torch.ones(2, 4, 4))
     assert torch.equal(w[1, ..., 1:], torch.zeros(4, 4, 2))       # exactly 0, not just small
-    assert torch.equal(w[1, ..., 0], torch.ones(4, 4))            # the one instance takes all
     assert (w[0] > 0).all() and (w[0] < 1).all()                  # softmax over the three present
+    # The weights depend on the region's query: the regions of sample 0 do not all weigh alike.
+    assert (w[0] - w[0, :1, :1]).abs().max() > 1e-3
     assert att["instance_class"].tolist() == [[0, 1, 2], [3, -1, -1]]
     assert att["instance_index"].shape == (2, *SIZE)
 
@@ -258,14 +259,56 @@ def test_region_queries_reach_the_image_only_through_the_attention_weights():
     assert torch.equal(image1_b[1], image1[1])
 
 
-def test_noise_prior_stage_trains_only_the_vae_and_yields_z_np(method):
+def test_noise_prior_stage_trains_only_the_vae_with_the_negative_elbo(method):
     method.train()
     before = snapshot(method)
-    losses = method.train_step(striped_batch(), make_ctx(method, "noise_prior"))
-    assert set(losses) == {"VAE_rec", "VAE_KLD"}
+    seen = []
+    hook = method.netVAE.register_forward_hook(lambda m, a, out: seen.append((a[0].double(),
+                                                                              *(t.detach().double() for t in out))))
+    batch = striped_batch()
+    losses = method.train_step(batch, make_ctx(method, "noise_prior"))
+    hook.remove()
     assert moved(method, before) == {"netVAE"}
-    z_np = method.noise_prior(5)
-    assert z_np.shape == (5, 256)
+    (real0, recon, mu, logvar), = seen
+    # The VAE sees the real image area-resized to G0's resolution; Eq. 5 as the negative ELBO: summed
+    # squared error + KL, both per image. float32 sums of 6k terms against float64: relative 1e-5.
+    want_real0 = batch["image"].double().view(2, 3, 16, 2, 16, 2).mean((3, 5))
+    assert torch.allclose(real0, want_real0, rtol=0, atol=1e-6)
+    assert losses["VAE_rec"] == pytest.approx(float((recon - real0).pow(2).sum() / 2), rel=1e-5)
+    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum() / 2
+    assert losses["VAE_KLD"] == pytest.approx(float(kl), rel=1e-5)
+
+
+def test_noise_prior_is_the_encoding_of_the_decoded_noise():
+    """Z_np = Enc(Dec(z)) (Eqs. 3-4), spelled out with the VAE's layers in float64: the posterior mean,
+    or a sample of it with the generator's next normal draws; and G0 receives exactly that Z_np."""
+    torch.manual_seed(0)
+    method = SLNPGAN(tiny_cfg(), data_info()).double()
+    method.freeze_noise_prior()
+    vae = method.netVAE
+    z = torch.randn(3, 256, dtype=torch.float64)
+    with torch.no_grad():
+        image = vae.decoder(vae.fc_dec(z).view(3, -1, 4, 4))          # Dec(z): 16 px images for 32 px G1
+        assert image.shape == (3, 3, 16, 16)
+        h = vae.encoder(image).flatten(1)
+        mu, logvar = vae.fc_mu(h), vae.fc_logvar(h)
+    method.sample_posterior = False
+    assert torch.allclose(method.noise_prior(3, z), mu, rtol=0, atol=1e-12)
+    method.sample_posterior = True
+    torch.manual_seed(7)
+    z_np = method.noise_prior(3, z)
+    torch.manual_seed(7)
+    eps = torch.randn(3, 256, dtype=torch.float64)
+    assert torch.allclose(z_np, mu + eps * (0.5 * logvar).exp(), rtol=0, atol=1e-12)
+    assert (mu - z).abs().mean() > 0.1                                 # not the noise itself
+    # generate() feeds G0 that Z_np (in float32, the dtype of the label input).
+    method.float().eval()
+    seen = []
+    method.netG0.register_forward_pre_hook(lambda m, args: seen.append(args[2]))
+    torch.manual_seed(7)
+    method.generate(striped_batch(), z=z[:2].float())
+    torch.manual_seed(7)
+    assert torch.equal(seen[0], method.noise_prior(2, z[:2].float()))
 
 
 def test_main_stage_trains_g0_g1_d0_d1_and_never_the_frozen_vae():
