@@ -311,6 +311,70 @@ def test_noise_prior_is_the_encoding_of_the_decoded_noise():
     assert torch.equal(seen[0], method.noise_prior(2, z[:2].float()))
 
 
+def test_v_is_eq15_instance_context_at_y0_resolution():
+    """G1's V against an independent float64 computation with loops: queries = (I0, y0) averaged per region,
+    keys = values = class embedding + the instance's average of projected Enc(L1) features, w = softmax
+    over present instances (Eq. 14), V_context^j = sum_i w_ji v_i (Eq. 13); each instance's context is
+    the average of V_context over its pixels; V = max over the instances covering a pixel (Eq. 15, one
+    per pixel here), 0 where none; then area-averaged to y0's grid, where G1's blocks run."""
+    torch.manual_seed(0)
+    info = data_info(has_instance=True, dontcare=False)               # ignored pixels get no class channel
+    method = SLNPGAN(tiny_cfg(model=dict(region_size=8)), info).double().eval()
+    g1 = method.netG1
+    # Stripes of widths 10, 11, 11 (not aligned to regions or y0's 2x2 cells); class 1 split into two
+    # instances at row 13; sample 1: class 3 and one ignored pixel (no class channel, no instance).
+    label = torch.full((2, *SIZE), 3, dtype=torch.long)
+    label[0, :, :10], label[0, :, 10:21], label[0, :, 21:] = 0, 1, 2
+    label[1, 5, 7] = 255
+    instance = label.clone()
+    instance[0, :13, 10:21] = 11
+    batch = {"label": label, "instance": instance, "image": torch.zeros(2, 3, *SIZE, dtype=torch.float64)}
+    inputs = method.inputs(batch)
+    sem1 = inputs["sem1"].double()
+    inst = inputs["instances"]
+    with torch.no_grad():
+        z_np = method.noise_prior(2, torch.randn(2, 256, dtype=torch.float64))
+        y0, image0 = method.netG0(inputs["sem0"].double(), inputs["hist0"].double(), z_np)
+        enc, v, weights = g1.context(sem1, inst, y0, image0)
+        feats = g1.key_proj(enc)                                       # [B, A, 16, 16]
+        qw, qb = g1.query_proj.weight[:, :, 0, 0].detach(), g1.query_proj.bias.detach()
+    assert v.shape == (2, 32, 16, 16)
+    rs, low = 8, 4                                                     # region side at 32 px and at 16 px
+    for b in range(2):
+        t_present = [t for t in range(inst.present.shape[1]) if inst.present[b, t]]
+        values = {}
+        for t in t_present:
+            mask = (inst.index[b] == t).double()                       # full resolution
+            share = mask.view(16, 2, 16, 2).mean((1, 3))               # its share of each y0 pixel
+            values[t] = (g1.class_embed.weight[inst.classes[b, t]]
+                         + (feats[b] * share).sum((1, 2)) / share.sum()).detach()
+        region_context = {}
+        for r in range(4):
+            for c in range(4):
+                cell = torch.cat([image0[b], y0[b]])[:, r * low:(r + 1) * low, c * low:(c + 1) * low]
+                q = qw @ cell.mean((1, 2)) + qb
+                s = torch.tensor([float(q @ values[t]) for t in t_present], dtype=torch.float64)
+                w = torch.exp(s - s.max()) / torch.exp(s - s.max()).sum()
+                got = weights[b, r * 4 + c]
+                assert torch.allclose(got[t_present], w, rtol=0, atol=1e-12)
+                assert float(got.sum()) == pytest.approx(1.0, abs=1e-12)
+                region_context[r, c] = sum(wi * values[t] for wi, t in zip(w, t_present, strict=True))
+        instance_context = {}
+        for t in t_present:
+            pixels = (inst.index[b] == t).nonzero().tolist()
+            instance_context[t] = sum(region_context[y // rs, x // rs] for y, x in pixels) / len(pixels)
+        v_full = torch.zeros(32, *SIZE, dtype=torch.float64)
+        for y in range(SIZE[0]):
+            for x in range(SIZE[1]):
+                covering = [instance_context[t] for t in t_present if inst.index[b, y, x] == t]
+                if covering:
+                    v_full[:, y, x] = torch.stack(covering).max(0).values
+        if b == 1:
+            assert inst.index[1, 5, 7] == -1 and torch.equal(v_full[:, 5, 7], torch.zeros(32, dtype=torch.float64))
+        want = v_full.view(32, 16, 2, 16, 2).mean((2, 4))
+        assert torch.allclose(v[b], want, rtol=0, atol=1e-12)
+
+
 def test_main_stage_trains_g0_g1_d0_d1_and_never_the_frozen_vae():
     torch.manual_seed(0)
     method = SLNPGAN(tiny_cfg(), data_info())
@@ -357,7 +421,7 @@ def test_paper_preset_builds_at_128_and_256_px():
     method = SLNPGAN(cfg, data)
     counts = {n: count_parameters(getattr(method, n)) for n in method.networks}
     print("slnp paper preset parameters (ADE20K, 256 px):", counts)
-    assert counts == {"netVAE": 31_396_035, "netG0": 22_551_043, "netG1": 719_299,
+    assert counts == {"netVAE": 31_396_035, "netG0": 22_551_043, "netG1": 756_355,
                       "netD0": 2_993_601, "netD1": 2_993_601}
     assert method.size0 == (128, 128) and method.netG1.grid((256, 256)) == (16, 16)
     # Shapes at the paper's resolutions without computing anything (meta tensors).
