@@ -26,7 +26,6 @@ from methods.pix2pixhd import (
     build_generator,
     cluster_features,
     fit_feature_clusters,
-    kmeans,
     load_global_into_local,
     load_official_generator,
     region_average,
@@ -258,22 +257,32 @@ def test_region_average_matches_a_per_region_loop():
     assert torch.allclose(feats.grad, torch.ones_like(feats))
 
 
-def test_kmeans_is_deterministic_and_finds_separated_clusters():
+def test_clusters_are_official_sklearn_kmeans(monkeypatch):
+    """cluster_features calls scikit-learn's KMeans as the official encode_features.py with the defaults
+    of its scikit-learn: n_clusters min(n, 10), n_init 10, random_state 0; separated clusters are found."""
+    import sklearn.cluster
+
+    calls = []
+    real = sklearn.cluster.KMeans
+
+    def recording(**kwargs):
+        calls.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(sklearn.cluster, "KMeans", recording)
     rng = np.random.default_rng(0)
-    centres = np.array([[0.0, 0.0, 0.0], [5.0, 5.0, 0.0], [0.0, 5.0, 5.0]])
-    x = np.concatenate([c + 0.1 * rng.standard_normal((30, 3)) for c in centres])
-    found, labels, _ = kmeans(x, 3)
-    again, _, _ = kmeans(x, 3)
-    assert np.array_equal(found, again)
-    assert np.allclose(np.sort(found, axis=0), np.sort(centres, axis=0), atol=0.1)
-    assert len(set(labels[:30])) == len(set(labels[30:60])) == 1 and len(set(labels)) == 3
-
-
-def test_kmeans_with_fewer_samples_than_clusters():
-    x = np.array([[1.0, 2.0], [1.0, 2.0], [3.0, 4.0]])
-    found, _, inertia = kmeans(x, 10)
-    assert found.shape == (2, 2) and inertia == 0.0
-    assert {tuple(c) for c in found} == {(1.0, 2.0), (3.0, 4.0)}
+    truth = np.array([[0.0, 0.0, 0.0], [5.0, 5.0, 0.0], [0.0, 5.0, 5.0]])
+    x = np.concatenate([c + 0.1 * rng.standard_normal((30, 3)) for c in truth])
+    feats = torch.from_numpy(np.concatenate([x, x[:4]]))
+    classes = torch.tensor([0] * 90 + [1] * 4)
+    centres = cluster_features([feats], [classes], [torch.full((94,), 0.5)], num_classes=2, n_clusters=3)
+    assert calls == [dict(n_clusters=3, n_init=10, random_state=0), dict(n_clusters=3, n_init=10, random_state=0)]
+    assert np.allclose(np.sort(centres[0], axis=0), np.sort(truth, axis=0), atol=0.1)
+    again = cluster_features([feats], [classes], [torch.full((94,), 0.5)], num_classes=2, n_clusters=3)
+    assert all(np.array_equal(centres[c], again[c]) for c in centres)
+    calls.clear()
+    few = cluster_features([feats[:2]], [classes[:2]], [torch.full((2,), 0.5)], num_classes=2, n_clusters=10)
+    assert calls == [dict(n_clusters=2, n_init=10, random_state=0)] and few[0].shape == (2, 3)
 
 
 def test_cluster_features_per_class_with_area_threshold():
@@ -299,6 +308,8 @@ def test_fit_feature_clusters_and_sample_from_them():
     assert set(centres) == present
     counts = method.feature_cluster_counts
     assert all(counts[c] == len(centres[c]) <= 2 for c in present)
+    record = method.extra_info()["feature_clusters"]["kmeans"]
+    assert record["library"].startswith("scikit-learn ") and (record["n_init"], record["random_state"]) == (10, 0)
     state = method.state_dict()
     assert torch.equal(state["feature_centers"][0, :int(counts[0])].double(),
                        torch.from_numpy(centres[0]).to(state["feature_centers"]).double())
