@@ -22,10 +22,16 @@ loads with ``strict=True`` and gives the official outputs (tests/test_pix2pixhd.
 
 Decisions the paper or the official code leave open, taken here:
 
-- ``niter_fix_global`` counts iterations (the official code counts epochs). While it runs, the G forward
-  is built without the global part's parameters (``requires_grad`` off), so they get no gradient and Adam
-  skips them; afterwards they join with fresh Adam moments as in the official code, but the local branch
-  keeps its moments (the official code builds a new optimizer, resetting them too).
+- ``niter_fix_global`` counts epochs, as the official code (an epoch: ``ctx.steps_per_epoch``
+  iterations, which the trainer sets from the training split). While it runs, the G forward is built
+  without the global part's parameters (``requires_grad`` off), so they get no gradient and Adam skips
+  them (the official optimizer holds only the outermost local branch and E). At its end the official
+  ``update_fixed_params`` builds a new Adam over all of G (and E): every moment and step count starts
+  afresh, the local branch's too. Here G's Adam is reset in place at the first iteration after the
+  fixed epochs (``state.clear()``): the same parameters, betas and learning rate (the official new
+  Adam gets ``opt.lr``, and its end-of-epoch ``update_learning_rate`` sets the decayed rate in the same
+  step when the fix ends inside the decay), so the same arithmetic, with the trainer's schedulers and
+  checkpoints keeping their one optimizer object.
 - Discriminator: the shared :class:`methods.nn.discriminators.MultiscaleDiscriminator` (variant
   ``pix2pixhd``) drops the bias of convs followed by the affine-free InstanceNorm, which cancels it: the
   same function with fewer parameters; its keys are SPADE's, not the official ``scale{i}_layer{j}``
@@ -473,8 +479,20 @@ class Pix2PixHD(Method):
         g_params = list(self.netG.parameters())
         if self.features != "none":
             g_params += list(self.netE.parameters())
-        return {"G": build_optimizer(g_params, opt, "G"),
-                "D": build_optimizer(self.netD.parameters(), opt, "D")}
+        optimizers = {"G": build_optimizer(g_params, opt, "G"),
+                      "D": build_optimizer(self.netD.parameters(), opt, "D")}
+        self._optimizer_G = optimizers["G"]   # reset when niter_fix_global ends (official update_fixed_params)
+        return optimizers
+
+    def fix_global_iters(self, ctx: StepContext) -> int:
+        """Iterations of the ``niter_fix_global`` epochs (0 without a fixed phase)."""
+        if not self.niter_fix_global:
+            return 0
+        steps = getattr(ctx, "steps_per_epoch", None)
+        if not steps:
+            raise ValueError("model.niter_fix_global counts epochs, but the step context does not say how many "
+                             "iterations an epoch has (ctx.steps_per_epoch; the trainer sets it)")
+        return self.niter_fix_global * int(steps)
 
     def feature_matching(self, pred_fake: Sequence[Sequence[Tensor]],
                          pred_real: Sequence[Sequence[Tensor]]) -> Tensor:
@@ -502,7 +520,11 @@ class Pix2PixHD(Method):
         step on the same (detached) fake."""
         real = batch["image"]
         semantic = self.semantic(batch)
-        fixed = ctx.iteration < self.niter_fix_global
+        fix_iters = self.fix_global_iters(ctx)
+        fixed = ctx.iteration < fix_iters
+        if fix_iters and ctx.iteration == fix_iters:
+            # The official update_fixed_params: a new Adam over all of G (and E), no moment kept.
+            self._optimizer_G.state.clear()
         with ctx.autocast(), self._global_fixed(fixed):
             g_input = semantic
             if self.features != "none":

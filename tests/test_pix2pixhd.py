@@ -347,13 +347,83 @@ def test_one_train_step_updates_g_and_d():
         assert any(v for k, v in changed.items() if k.startswith(net + ".")), net
 
 
-def test_niter_fix_global_trains_only_the_local_branch_first():
+def test_niter_fix_global_counts_epochs_then_restarts_g_adam():
+    """niter_fix_global = 2 epochs of 3 iterations: iterations 0-5 train only the outermost local branch;
+    iteration 6 trains all of G with a fresh Adam (official update_fixed_params): every G parameter's
+    Adam step count is 1 after it, and its update is a first Adam step."""
     torch.manual_seed(0)
     method = Pix2PixHD(_config(netG="local", ngf=4, n_downsample_global=2, n_blocks_global=1,
-                               niter_fix_global=1), DATA)
-    _, changed = _step(method, _batch(), iteration=0)
-    assert not any(v for k, v in changed.items() if k.startswith("netG.model."))
-    assert all(v for k, v in changed.items() if k.startswith("netG.model1_") and k.endswith("weight"))
+                               niter_fix_global=2), DATA)
+    optimizers = method.configure_optimizers("main")
+    ctx = LocalStepContext(optimizers, {n: getattr(method, n) for n in method.networks_for("main")})
+    ctx.steps_per_epoch = 3
+    opt_g = optimizers["G"]
+    fixed_ids = {id(p) for p in method.netG.global_parameters()}
+    params = dict(method.netG.named_parameters())
+    global_names = {k for k, p in params.items() if id(p) in fixed_ids}
+    assert global_names and all(k.startswith("model.") for k in global_names)
+    for it in range(7):
+        ctx.iteration = it
+        before = {k: v.detach().clone() for k, v in params.items()}
+        grads: dict = {}
+
+        def record(opt, args, kwargs, grads=grads):
+            grads.update({k: p.grad.clone() for k, p in params.items() if p.grad is not None})
+
+        hook = opt_g.register_step_pre_hook(record)
+        method.train_step(_batch(seed=it), ctx)
+        hook.remove()
+        moved = {k for k, v in params.items() if not torch.equal(before[k], v)}
+        if it < 6:
+            assert not moved & global_names, it
+            assert {k for k in params if k.startswith("model1_") and k.endswith("weight")} <= moved
+            assert max(int(opt_g.state[params[k]]["step"]) for k in params if k.startswith("model1_")) == it + 1
+        else:
+            assert {k for k in global_names if k.endswith("weight")} <= moved
+            assert {int(opt_g.state[p]["step"]) for p in params.values()} == {1}
+            # A fresh Adam's first step: lr * g / (|g| + eps) (bias corrections cancel), local weights too.
+            for k in ("model1_1.1.weight", "model.1.weight"):
+                g = grads[k]
+                want = before[k] - 2e-4 * g / (g.abs() + 1e-8)
+                # float32 Adam arithmetic on O(0.1) weights and 2e-4 steps: a few ulps of the weight.
+                assert torch.allclose(params[k].detach(), want, rtol=0, atol=1e-7), k
     assert all(p.requires_grad for p in method.parameters())
-    _, changed = _step(method, _batch(), iteration=1)
-    assert all(v for k, v in changed.items() if k.startswith("netG.model.") and k.endswith("weight"))
+
+
+def test_niter_fix_global_needs_the_epoch_length():
+    method = Pix2PixHD(_config(netG="local", ngf=4, n_downsample_global=2, n_blocks_global=1,
+                               niter_fix_global=1), DATA)
+    ctx = LocalStepContext(method.configure_optimizers("main"), {n: getattr(method, n) for n in method.networks})
+    with pytest.raises(ValueError, match="counts epochs"):
+        method.train_step(_batch(), ctx)
+
+
+def test_niter_fix_global_through_the_trainer(tmp_path):
+    """End to end: the trainer's epoch (4 images at batch 2: 2 iterations) reaches the method; with
+    niter_fix_global = 1 the global generator is still at its initial weights after iteration 2 and moves
+    at iteration 3, and G's Adam then counts from 1."""
+    from benchmark.config import load_config
+    from benchmark.datasets import build_dataset
+    from benchmark.trainer import Trainer
+
+    cfg = load_config("pix2pixhd", "synthetic", "tiny", [
+        "data.num_train=4", "data.num_val=2", "train.batch_size=2", "train.iters=3", "loss.lambda_vgg=0.0",
+        "model.netG='local'", "model.niter_fix_global=1", "train.checkpoint_interval=1000",
+        "train.sample_interval=1000"])
+    ds = build_dataset(cfg["data"], "train")
+    trainer = Trainer(cfg, tmp_path / "run", train_set=ds, info=ds.info, progress=False)
+    method = trainer.method
+    global_params = method.netG.global_parameters()
+    seen = []
+    inner = method.train_step
+
+    def step(batch, ctx):
+        seen.append((ctx.iteration, ctx.steps_per_epoch, [p.detach().clone() for p in global_params]))
+        return inner(batch, ctx)
+
+    method.train_step = step
+    trainer.train()
+    assert [(it, spe) for it, spe, _ in seen] == [(0, 2), (1, 2), (2, 2)]
+    assert all(torch.equal(a, b) for a, b in zip(seen[0][2], seen[2][2], strict=True))   # fixed for 2 iterations
+    assert any(not torch.equal(a, b.detach()) for a, b in zip(seen[2][2], global_params, strict=True))
+    assert {int(s["step"]) for s in method._optimizer_G.state.values()} == {1}
