@@ -81,7 +81,12 @@ def _count(n: int) -> str:
     return f"{n / 1e6:.2f} M" if n >= 1e6 else f"{n / 1e3:.1f} k"
 
 
+_MISSING = object()
+
+
 def _cell(value: Any) -> str:
+    if value is _MISSING:
+        return "-"
     text = repr(value) if isinstance(value, str) else str(value)
     return text.replace("|", "\\|")
 
@@ -93,7 +98,7 @@ def render(method: str) -> str:
     sched = {p: flatten({k: c["train"][k] for k in SCHEDULE_KEYS if k in c["train"]}, "train.")
              for p, c in cfgs.items()}
     keys = sorted(set(flat["tiny"]) | set(flat["paper"]))
-    rows = [k for k in keys if flat["tiny"].get(k, "-") != flat["paper"].get(k, "-")]
+    rows = [k for k in keys if flat["tiny"].get(k, _MISSING) != flat["paper"].get(k, _MISSING)]
     rows_sched = sorted(k for k in set(sched["tiny"]) | set(sched["paper"])
                         if sched["tiny"].get(k, {}) != {} or sched["paper"].get(k, {}) != {})
     sizes = {p: "x".join(str(s) for s in dataset_class(c["data"]).data_info(c["data"]).image_size)
@@ -104,9 +109,9 @@ def render(method: str) -> str:
              f"| key | tiny ({REFERENCE['tiny']}, {sizes['tiny']}) | paper ({REFERENCE['paper']}, {sizes['paper']}) |",
              "|---|---|---|"]
     for k in rows:
-        lines.append(f"| `{k}` | {_cell(flat['tiny'].get(k, '-'))} | {_cell(flat['paper'].get(k, '-'))} |")
+        lines.append(f"| `{k}` | {_cell(flat['tiny'].get(k, _MISSING))} | {_cell(flat['paper'].get(k, _MISSING))} |")
     for k in rows_sched:
-        lines.append(f"| `{k}` | {_cell(sched['tiny'].get(k, '-'))} | {_cell(sched['paper'].get(k, '-'))} |")
+        lines.append(f"| `{k}` | {_cell(sched['tiny'].get(k, _MISSING))} | {_cell(sched['paper'].get(k, _MISSING))} |")
     lines.append("")
     for p in PRESETS:
         counts = parameter_counts(method, cfgs[p])
