@@ -14,6 +14,7 @@ data = dict(
     flip=True,
     use_instance=False,
     limit=None,
+    train_images=20210,        # ADEChallengeData2016 images/training (SceneParsing benchmark; SPADE Sec. 4: 20,210)
 )
 presets = dict(
     tiny=dict(data=dict(load_size=72, crop_size=64)),

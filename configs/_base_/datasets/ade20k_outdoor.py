@@ -14,6 +14,7 @@ data = dict(
     flip=True,
     use_instance=False,
     limit=None,
+    train_images=None,         # unknown before the selection runs: the outdoor list was never published
 )
 presets = dict(
     tiny=dict(data=dict(load_size=72, crop_size=64)),

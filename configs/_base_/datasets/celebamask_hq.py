@@ -16,6 +16,7 @@ data = dict(
     flip=True,
     use_instance=False,
     limit=None,
+    train_images=24183,        # CelebA-HQ images in CelebA's train partition (MaskGAN, CVPR 2020, Sec. 3: 24,183)
 )
 presets = dict(
     tiny=dict(data=dict(load_size=64, crop_size=64)),

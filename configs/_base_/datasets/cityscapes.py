@@ -15,6 +15,7 @@ data = dict(
     flip=True,
     use_instance=True,
     limit=None,
+    train_images=2975,         # gtFine train (Cordts et al. 2016: 2,975 / 500 / 1,525)
 )
 presets = dict(
     tiny=dict(data=dict(load_size=128, crop_size=128)),      # 128x64

@@ -13,6 +13,7 @@ data = dict(
     flip=True,
     use_instance=True,         # SPADE's train_inst/val_inst maps, when present
     limit=None,
+    train_images=118287,       # COCO 2017 train, as cocostuff-164k's train2017 (SPADE Sec. 4 rounds: 118,000)
 )
 presets = dict(
     tiny=dict(data=dict(load_size=72, crop_size=64)),

@@ -25,6 +25,7 @@ data = dict(
     flip=True,
     use_instance=True,         # used when the first split has an instance directory
     limit=None,
+    train_images=None,         # your images in the training split, for paper schedules in epochs (None: not known)
 )
 presets = dict(
     tiny=dict(data=dict(load_size=72, crop_size=64)),
