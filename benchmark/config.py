@@ -68,6 +68,7 @@ from typing import Any
 from mmengine.config import Config
 
 from benchmark.resources import builtin_config_dir
+from benchmark.schedule import apply_epochs
 
 PRESETS = ("tiny", "paper")
 #: the built-in config tree (kept for callers that read one built-in file directly)
@@ -425,6 +426,7 @@ def load_config(method: str, dataset: str, preset: str = "tiny", overrides: Sequ
     cfg["dataset"] = dataset
     cfg["preset"] = preset
     changed = apply_overrides(cfg, overrides)
+    apply_epochs(cfg, {key for key, _, _ in changed})   # paper schedules in epochs -> train.iters
     resolved = Config(cfg)
     resolved["_meta_"] = {"files": [src.display() for src in sources],
                           "sources": [src.to_dict() for src in sources],
