@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.registry import PROTOCOLS
-from metrics.segmentation import LABEL_MAPPINGS
+from metrics.segmentation import AVERAGING_RULES, DEFAULT_AVERAGING, LABEL_MAPPINGS
 from metrics.segmenters import SegmenterSpec
 
 PROTOCOL_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "protocols"
@@ -44,6 +44,9 @@ class Protocol:
     resize_filter: str = "bicubic"
     segmenter: SegmenterSpec | None = None
     label_mapping: str = "identity"
+    #: which classes mIoU averages over (:data:`metrics.segmentation.AVERAGING_RULES`): the legacy
+    #: protocols follow their script, every other protocol the classes present in ground truth or prediction
+    averaging: str = DEFAULT_AVERAGING
     #: registered metric plugins to compute
     metrics: tuple[str, ...] = ("segmentation", "fid", "kid", "precision_recall")
     fid_extractor: str | None = "inception-v3-compat"
@@ -71,6 +74,9 @@ class Protocol:
         if self.label_mapping not in LABEL_MAPPINGS:
             raise ValueError(f"protocol {self.id}: unknown label mapping {self.label_mapping!r}; "
                              f"valid: {', '.join(sorted(LABEL_MAPPINGS))}")
+        if self.averaging not in AVERAGING_RULES:
+            raise ValueError(f"protocol {self.id}: unknown averaging rule {self.averaging!r}; "
+                             f"valid: {', '.join(AVERAGING_RULES)}")
         needs_segmenter = {"segmentation", "fd_seg"} & set(self.metrics) or self.fallback_extractor == "fd-seg"
         if needs_segmenter and self.segmenter is None:
             raise ValueError(f"protocol {self.id}: its metrics need a segmenter, none is given")

@@ -62,7 +62,9 @@ def test_ade20k_outdoor_uses_the_ade20k_checkpoint():
 
 def test_default_protocols():
     assert default_protocol("synthetic") == "synthetic-v1"
-    assert default_protocol("coco_stuff") in ("coco_stuff-spade-legacy", "coco_stuff-mmseg-deeplabv3")
+    # the papers' protocol wherever it is registered (importing metrics registers the legacy ones)
+    assert default_protocol("coco_stuff") == "coco_stuff-spade-legacy"
+    assert default_protocol("cityscapes") == "cityscapes-spade-legacy"
     assert default_protocol("celebamask_hq") == "celebamask_hq-trained-deeplabv3"
     assert default_protocol("folder") == "folder-trained-deeplabv3"
     with pytest.raises(ValueError, match="no protocol"):
@@ -81,7 +83,9 @@ def test_invalid_protocols_are_refused():
         Protocol.from_dict({**base, "label_mapping": "nope"})
     with pytest.raises(ValueError, match="need a segmenter"):
         Protocol.from_dict({**base, "segmenter": None})
-    with pytest.raises(RegistryError, match="not a metrics.protocols.Protocol"):
+    with pytest.raises(ValueError, match="averaging rule 'mean'"):
+        Protocol.from_dict({**base, "averaging": "mean"})
+    with pytest.raises(RegistryError, match="not an instance of metrics.protocols.Protocol"):
         PROTOCOLS.add(dict(base), name="raw-dict")
 
 

@@ -12,6 +12,8 @@ protocols = [
         resize_filter="bicubic",
         # Trained on the real training images the first time it is needed (minutes on a CPU), then reused.
         segmenter=dict(kind="trained", options=dict(auto_train=True)),
+        # mIoU over the classes present in ground truth or prediction (mmseg IoUMetric's nanmean)
+        averaging="present_gt_or_pred",
         label_mapping="identity",
         metrics=("segmentation", "fd_seg", "fid", "kid", "precision_recall"),
         fid_extractor="inception-v3-compat",
