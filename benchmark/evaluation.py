@@ -9,7 +9,18 @@ Where results go:
   so its scores sit in the tables beside the trained runs.
 
 The records keep mIoU and pixel accuracy in percent, as the papers print them (the harness's fractions are
-kept under ``raw``).
+kept under ``raw``), and so are their 95% intervals. Every record carries:
+
+- ``hardware``: ``{"cpu", "gpu", "threads", "device", "platform"}`` (the run manifest's shape);
+- ``ci95`` (metric -> half-width of the 95% interval), ``ci95_interval`` (metric -> [lo, hi]) and
+  ``ci95_method`` (the bootstrap over the evaluation images, and what it left out);
+- ``protocol`` with the averaging rule (``protocol.averaging``) and version;
+- in ``provenance``: ``segmenter_sha256``, ``segmenter_pinned_sha256``, ``segmenter_checkpoint`` (a file
+  named by ``--segmenter-checkpoint``), ``segmenter_override`` (that file is not the protocol's pinned
+  one), ``inception_official`` and ``num_images_overridden`` -- rows that differ in any of them must not
+  be merged;
+- ``not_measured``: metric key -> one sentence, for a metric of the protocol that could not be computed
+  (e.g. ``LPIPS`` without its weights offline); such a key is absent from ``metrics``.
 """
 
 from __future__ import annotations
@@ -56,10 +67,15 @@ def to_record(result: Mapping[str, Any], *, kind: str, method: str, dataset: str
         if metrics.get(key) is not None:
             metrics[key] = 100.0 * float(metrics[key])
     prov = result["provenance"]
+    scale = {k: 100.0 for k in PERCENT_KEYS}
+    ci95 = {k: None if v is None else scale.get(k, 1.0) * float(v) for k, v in result.get("ci95", {}).items()}
+    ends = {k: [scale.get(k, 1.0) * float(x) for x in v] for k, v in result.get("ci95_interval", {}).items()}
     return {
         "kind": kind, "method": method, "dataset": dataset, "preset": preset, "run_id": run_id,
         "protocol": {"id": prov["protocol_id"], "version": prov["protocol_version"], **prov.get("protocol", {})},
         "metrics": metrics, "units": {k: "percent" for k in PERCENT_KEYS},
+        "ci95": ci95, "ci95_interval": ends, "ci95_method": result.get("ci95_method", "not bootstrapped"),
+        "not_measured": dict(result.get("not_measured", {})), "hardware": result.get("hardware"),
         "per_class_iou": raw.get("per_class_iou"), "raw": raw, "provenance": prov,
     }
 
@@ -138,9 +154,14 @@ def official_run_dir(out: Path, dataset: str, method: str, checkpoint: Path) -> 
 
 
 def format_record(record: Mapping[str, Any]) -> str:
-    m = record["metrics"]
+    m, ci = record["metrics"], record.get("ci95", {})
     parts = []
-    for key in ("mIoU", "accu", "FID", "FD-seg", "KID"):
+    for key in ("mIoU", "accu", "FID", "FID (unofficial weights)", "FD-seg", "KID", "LPIPS"):
         if m.get(key) is not None:
-            parts.append(f"{key} {m[key]:.2f}" if key in PERCENT_KEYS else f"{key} {m[key]:.4g}")
+            value = f"{m[key]:.2f}" if key in PERCENT_KEYS else f"{m[key]:.4g}"
+            if ci.get(key) is not None:
+                value += f" ± {ci[key]:.2f}" if key in PERCENT_KEYS else f" ± {ci[key]:.2g}"
+            parts.append(f"{key} {value}")
+    for key, reason in record.get("not_measured", {}).items():
+        parts.append(f"{key} not measured ({reason})")
     return f"{record['method']} [{record['protocol']['id']}]: " + ", ".join(parts)

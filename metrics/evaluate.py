@@ -6,7 +6,13 @@ resolution, and in one pass
 
 - runs the protocol's segmenter (predictions into a :class:`~metrics.segmentation.ConfusionMatrix`
   against the sample's label map, mapped and nearest-resized; pooled features for FD-seg),
-- extracts Inception features (FID, KID, precision/recall).
+- extracts Inception features (FID, KID, precision/recall),
+
+with a tqdm bar (ETA) on a terminal. Every result also carries ``hardware`` (CPU, GPU, threads, device,
+platform) and 95% intervals from a bootstrap over the evaluation images (``ci95``, ``ci95_interval``,
+``ci95_method``; :mod:`metrics.bootstrap`), and its provenance names the segmenter's sha256 and pin
+(``segmenter_sha256``, ``segmenter_pinned_sha256``, ``segmenter_checkpoint``, ``segmenter_override``)
+and ``num_images_overridden``: rows that differ in them are different rows.
 
 Reference-set features come from the on-disk :class:`~metrics.fid.FeatureCache` or are computed once.
 Every registered metric the protocol lists then reads the shared :class:`~metrics.base.EvalState`.
@@ -22,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
@@ -33,11 +40,23 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
+from tqdm import tqdm
 
 from benchmark.io import atomic_write_json
 from benchmark.registry import METRICS
 from metrics.base import INCEPTION, SEGMENTER, EvalState, ProtocolError, WeightsUnavailable
-from metrics.fid import FeatureCache, inception_features, load_inception, to_uint8
+from metrics.bootstrap import DEFAULT_RESAMPLES, PerImageCounts, bootstrap_ci95
+from metrics.fid import (
+    KEY_FD_SEG,
+    KEY_FID,
+    UNOFFICIAL_SUFFIX,
+    FeatureCache,
+    feature_statistics,
+    frechet_distance,
+    inception_features,
+    load_inception,
+    to_uint8,
+)
 from metrics.protocols import Protocol, get_protocol
 from metrics.segmentation import IGNORE_INDEX, ConfusionMatrix, get_label_mapping, resize_labels
 from metrics.segmenters import Segmenter, build_segmenter
@@ -123,6 +142,30 @@ def library_versions() -> dict[str, str | None]:
     return out
 
 
+def _fd(generated: Tensor, reference: Tensor) -> float:
+    """The Frechet distance FID and FD-seg report (reference statistics first, as the metrics)."""
+    return frechet_distance(*feature_statistics(reference), *feature_statistics(generated))
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware(device: torch.device | str) -> dict[str, Any]:
+    """Where the numbers were computed: ``{"cpu", "gpu", "threads", "device", "platform"}`` (the shape of
+    the run manifest's ``hardware``)."""
+    device = torch.device(device)
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" and torch.cuda.is_available() else None
+    return {"cpu": _cpu_model(), "gpu": gpu, "threads": torch.get_num_threads(), "device": str(device),
+            "platform": platform.platform()}
+
+
 class _Extractors:
     """The segmenter and Inception network a protocol needs, and why any is unavailable.
 
@@ -187,20 +230,24 @@ def evaluate(protocol: str | Protocol, *, generated: ImageSource, data_cfg: Mapp
              inception_weights: str | os.PathLike | None = None,
              segmenter_checkpoint: str | os.PathLike | None = None, num_images: int | None = None,
              batch_size: int = 16, out_path: str | os.PathLike | None = None,
-             segmenter: Segmenter | None = None) -> dict[str, Any]:
-    """Evaluate generated images under ``protocol``; returns ``{"metrics": {...}, "provenance": {...}}``.
+             segmenter: Segmenter | None = None, resamples: int = DEFAULT_RESAMPLES,
+             progress: bool | None = None) -> dict[str, Any]:
+    """Evaluate generated images under ``protocol``; returns ``{"metrics": {...}, "provenance": {...},
+    "hardware": {...}, "ci95": {...}, "ci95_interval": {...}, "ci95_method": str}``.
 
     ``generated``: a directory of ``<stem>.png`` whose stems match the evaluation split's sample file
     stems, or an iterable of ``(stem, image)``. ``num_images`` overrides the protocol's count (recorded:
     such numbers are not the protocol's). ``cache_dir`` holds reference features and trained segmenters
     (default ``results/cache``). ``segmenter`` replaces the protocol's network (tests, benchmarks).
-    With ``out_path`` the result is also written there as JSON (atomically).
+    With ``out_path`` the result is also written there as JSON (atomically). ``resamples``: bootstrap
+    resamples of the 95% intervals (:mod:`metrics.bootstrap`; 0: none). ``progress``: a tqdm bar with the
+    ETA on stderr (None: on a terminal only).
     """
     lookup, stems = image_lookup(generated)
     return _run(get_protocol(protocol), lookup=lookup, stems=stems, data_cfg=data_cfg, device=device,
                 cache_dir=cache_dir, seed=seed, inception_weights=inception_weights,
                 segmenter_checkpoint=segmenter_checkpoint, num_images=num_images, batch_size=batch_size,
-                out_path=out_path, segmenter=segmenter, oracle=False)
+                out_path=out_path, segmenter=segmenter, oracle=False, resamples=resamples, progress=progress)
 
 
 def evaluate_real(protocol: str | Protocol, *, data_cfg: Mapping[str, Any], device: torch.device | str = "cpu",
@@ -208,7 +255,8 @@ def evaluate_real(protocol: str | Protocol, *, data_cfg: Mapping[str, Any], devi
                   inception_weights: str | os.PathLike | None = None,
                   segmenter_checkpoint: str | os.PathLike | None = None, num_images: int | None = None,
                   batch_size: int = 16, out_path: str | os.PathLike | None = None,
-                  segmenter: Segmenter | None = None) -> dict[str, Any]:
+                  segmenter: Segmenter | None = None, resamples: int = DEFAULT_RESAMPLES,
+                  progress: bool | None = None) -> dict[str, Any]:
     """The oracle row: the real evaluation images evaluated exactly as generated ones would be.
 
     Where the reference set is the evaluation split itself, the oracle's FID / FD-seg are ~0 by
@@ -217,14 +265,15 @@ def evaluate_real(protocol: str | Protocol, *, data_cfg: Mapping[str, Any], devi
     return _run(get_protocol(protocol), lookup=None, stems=None, data_cfg=data_cfg, device=device,
                 cache_dir=cache_dir, seed=seed, inception_weights=inception_weights,
                 segmenter_checkpoint=segmenter_checkpoint, num_images=num_images, batch_size=batch_size,
-                out_path=out_path, segmenter=segmenter, oracle=True)
+                out_path=out_path, segmenter=segmenter, oracle=True, resamples=resamples, progress=progress)
 
 
 def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: set[str] | None,
          data_cfg: Mapping[str, Any], device: torch.device | str, cache_dir: str | os.PathLike | None, seed: int,
          inception_weights: str | os.PathLike | None, segmenter_checkpoint: str | os.PathLike | None,
          num_images: int | None, batch_size: int, out_path: str | os.PathLike | None,
-         segmenter: Segmenter | None, oracle: bool) -> dict[str, Any]:
+         segmenter: Segmenter | None, oracle: bool, resamples: int = DEFAULT_RESAMPLES,
+         progress: bool | None = None) -> dict[str, Any]:
     from benchmark.datasets import build_dataset
 
     start = time.time()
@@ -248,6 +297,9 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
         raise ValueError(f"the {protocol.split} split of {info.name} holds {len(eval_set)} images; need >= 2")
 
     confusion = ConfusionMatrix(num_classes, IGNORE_INDEX, device=device) if ex.needs(SEGMENTER) else None
+    per_image = PerImageCounts(num_classes, IGNORE_INDEX) if confusion is not None else None
+    bar = tqdm(total=n, desc=f"evaluate {protocol.id}", unit="img", file=sys.stderr,
+               disable=None if progress is None else not progress)
     gen_feats: dict[str, list[Tensor]] = {INCEPTION: [], SEGMENTER: []}
     fingerprint = hashlib.sha256()
     missing: list[str] = []
@@ -278,10 +330,13 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
         if ex.needs(SEGMENTER):
             pred, feats = ex.segmenter.predict_with_features(batch)
             target = torch.stack([resize_labels(lab, batch.shape[-2:]) for lab in labels]).to(device)
-            confusion.update(pred, target)
+            confusion.update(pred, target)  # checks the ids first
+            per_image.update(pred, target)
             gen_feats[SEGMENTER].append(feats.float().cpu())
         if ex.needs(INCEPTION):
             gen_feats[INCEPTION].append(inception_features(ex.inception, to_uint8(batch)))
+        bar.update(len(images))
+    bar.close()
     if missing:
         raise FileNotFoundError(f"{len(missing)} of {n} evaluation images have no generated image with the same "
                                 f"file stem (first: {', '.join(missing[:5])}); generate the whole "
@@ -331,6 +386,23 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
     for name in ex.active:
         metrics.update(METRICS.get(name)().compute(state))
 
+    paired = protocol.reference_split == protocol.split  # then the reference rows are the same images
+    fd_features = {key: (state.features[ext], state.reference[ext], paired)
+                   for key, ext in ((KEY_FD_SEG, SEGMENTER), (KEY_FID, INCEPTION))
+                   if ext in state.features and ext in state.reference}
+    intervals = bootstrap_ci95(num_images=n, counts=None if per_image is None else per_image.counts(),
+                               averaging=protocol.averaging, fd_features=fd_features, metrics=metrics,
+                               distance=_fd, resamples=resamples, seed=seed) if resamples > 0 else {
+        "ci95": {}, "ci95_interval": {}, "ci95_method": "not bootstrapped (resamples=0)"}
+    seg_pin = None if ex.segmenter is None else (ex.segmenter.pin or {})
+    if ex.inception_record is not None and not ex.inception_record["official_weights"]:
+        # not torch-fidelity's file: these numbers must never sit in an FID column
+        rename = {k: k + UNOFFICIAL_SUFFIX for name in ex.active if INCEPTION in METRICS.get(name).requires
+                  for k in METRICS.get(name).keys}
+        metrics = {rename.get(k, k): v for k, v in metrics.items()}
+        for part in ("ci95", "ci95_interval"):
+            intervals[part] = {rename.get(k, k): v for k, v in intervals[part].items()}
+
     provenance = {
         "protocol_id": protocol.id, "protocol_version": protocol.version, "protocol": protocol.to_dict(),
         "oracle": oracle, "dataset": info.name, "split": protocol.split, "num_images": n,
@@ -345,10 +417,16 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
         "segmenter": None if ex.segmenter is None else {
             **(protocol.segmenter.to_dict() if protocol.segmenter and segmenter is None else {"kind": "given"}),
             **ex.segmenter.describe()},
+        # keys the tables match rows on (with protocol_id, protocol_version, num_images_overridden)
+        "segmenter_sha256": None if ex.segmenter is None else ex.segmenter.checkpoint_hash,
+        "segmenter_pinned_sha256": None if seg_pin is None else seg_pin.get("sha256"),
+        "segmenter_checkpoint": None if seg_pin is None else seg_pin.get("checkpoint"),
+        "segmenter_override": bool(seg_pin and seg_pin.get("override")),
+        "inception_official": None if ex.inception_record is None else ex.inception_record["official_weights"],
         "reference": reference_record, "versions": library_versions(), "device": str(device),
         "seconds": round(time.time() - start, 2),
     }
-    result = {"metrics": metrics, "provenance": provenance}
+    result = {"metrics": metrics, "provenance": provenance, "hardware": hardware(device), **intervals}
     if out_path is not None:
         atomic_write_json(out_path, result)
     return result

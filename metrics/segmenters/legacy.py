@@ -235,8 +235,9 @@ def build_legacy_segmenter(spec: SegmenterSpec, *, num_classes: int, checkpoint:
     return segmenter.to(device)
 
 
-_FID_NOTE = ("FID as SPADE: pytorch-fid's TF-ported Inception pool features (torch-fidelity "
-             "inception-v3-compat) of the generated images vs the real val images at the same resolution")
+_FID_NOTE = ("FID as SPADE: the TF-ported Inception's pool features (torch-fidelity inception-v3-compat, "
+             "weights-inception-2015-12-05-6726825d.pth) of the generated images vs the real val images at "
+             "the same resolution")
 
 #: The four protocols in :meth:`metrics.protocols.Protocol.from_dict` form.
 LEGACY_PROTOCOLS: tuple[dict[str, Any], ...] = (
