@@ -91,6 +91,53 @@ def _harness_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+DIVERSITY_DIR = "diversity"
+
+
+def diversity_samples(run_dir: Path, protocol: Any, *, method: Any = None, **options: Any) -> Any:
+    """K samples per label map for the protocol's LPIPS diversity, generated into ``<run_dir>/diversity/``
+    (reused when they match the protocol's K, maps and seed); or the sentence why there are none.
+
+    ``method``: the generator (default: the run's last checkpoint). A method that produces one image per
+    label map gets ``"n/a: ..."``. Returns None when the protocol has no diversity metric.
+    """
+    import json
+
+    from benchmark import pipeline
+    from metrics.diversity import DiversitySamples
+
+    if "lpips_diversity" not in protocol.metrics:
+        return None
+    run_dir = Path(run_dir)
+    kw = _harness_kwargs(options)
+    cfg = runs.load_run_config(run_dir)
+    if method is None:
+        try:
+            method, cfg, _ = pipeline.load_trained(run_dir, kw["device"])
+        except Exception as exc:  # an official-checkpoint row, a run without weights: say so, never fail
+            return f"no generator to draw samples from in {run_dir} ({exc})"
+    if not getattr(method, "multimodal", False):
+        return f"n/a: {cfg['method']} produces one image per label map"
+    from metrics.base import WeightsUnavailable
+    from metrics.diversity import load_lpips
+
+    try:  # before generating anything: offline without the backbone there is nothing to score
+        load_lpips(protocol.lpips_backbone, options.get("lpips_weights"))
+    except WeightsUnavailable as exc:
+        return str(exc)
+    k = protocol.lpips_samples
+    maps = protocol.lpips_maps or kw["num_images"] or protocol.num_images
+    directory = run_dir / DIVERSITY_DIR
+    spec = {"samples": k, "maps": maps, "seed": kw["seed"], "split": protocol.split}
+    stamp = directory / "samples.json"
+    if not (stamp.is_file() and json.loads(stamp.read_text()) == spec):
+        pipeline.generate_split(method, cfg, directory, split=protocol.split, num_images=maps, num_samples=k,
+                                seed=kw["seed"], progress=options.get("progress", True))
+        atomic_write_json(stamp, spec)
+    stems = tuple(sorted(p.name[:-len("_0.png")] for p in directory.glob("*_0.png")))
+    return DiversitySamples(directory, k, stems)
+
+
 def preflight(data_cfg: Mapping[str, Any], dataset: str, *, protocol: str | None = None,
               **options: Any) -> dict[str, Any]:
     """Fail before training if the protocol cannot score this dataset (weights offline, wrong dataset)."""
@@ -102,9 +149,12 @@ def preflight(data_cfg: Mapping[str, Any], dataset: str, *, protocol: str | None
                              segmenter_checkpoint=kw["segmenter_checkpoint"])
 
 
-def evaluate_run(run_dir: Path, *, protocol: str | None = None, **options: Any) -> dict[str, Any]:
-    """Score a run's generated ``images/`` and write its metrics record; return the record."""
+def evaluate_run(run_dir: Path, *, protocol: str | None = None, method: Any = None,
+                 **options: Any) -> dict[str, Any]:
+    """Score a run's generated ``images/`` (and, for a protocol with LPIPS diversity, K samples per map of a
+    multimodal ``method``, default the run's own) and write its metrics record; return the record."""
     from metrics.evaluate import evaluate
+    from metrics.protocols import get_protocol
 
     cfg = runs.load_run_config(run_dir)
     images = Path(run_dir) / "images"
@@ -112,7 +162,9 @@ def evaluate_run(run_dir: Path, *, protocol: str | None = None, **options: Any) 
         raise FileNotFoundError(f"{images} does not exist; generate the evaluation split first "
                                 f"(python -m benchmark run ... or generate --checkpoint {run_dir})")
     pid = protocol_id(cfg["dataset"], protocol)
-    result = evaluate(pid, generated=images, data_cfg=cfg["data"], **_harness_kwargs(options))
+    diversity = diversity_samples(run_dir, get_protocol(pid), method=method, **options)
+    result = evaluate(pid, generated=images, data_cfg=cfg["data"], diversity=diversity,
+                      lpips_weights=options.get("lpips_weights"), **_harness_kwargs(options))
     manifest = runs.read_manifest(run_dir)
     record = to_record(result, kind=manifest.get("kind", "method"), method=cfg["method"], dataset=cfg["dataset"],
                        preset=cfg.get("preset"), run_id=Path(run_dir).name)

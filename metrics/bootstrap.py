@@ -122,12 +122,13 @@ def interval(values: np.ndarray) -> tuple[float, float]:
 def bootstrap_ci95(*, num_images: int, counts: Tensor | None, averaging: str,
                    fd_features: Mapping[str, tuple[Tensor, Tensor, bool]], metrics: Mapping[str, Any],
                    distance: Callable[[Tensor, Tensor], float], resamples: int = DEFAULT_RESAMPLES,
-                   seed: int = 0) -> dict[str, Any]:
+                   seed: int = 0, per_item: Mapping[str, Tensor] | None = None) -> dict[str, Any]:
     """``{"ci95": {metric: half-width}, "ci95_interval": {metric: [lo, hi]}, "ci95_method": str}``.
 
     ``counts``: per-image counts (None: no segmentation scores); ``fd_features``: metric key ->
     (generated features, reference features, paired) of each Frechet distance computed; ``metrics``: the
-    values computed (only those present are bootstrapped).
+    values computed (only those present are bootstrapped); ``per_item``: metric key -> per-item values
+    whose mean is the metric (LPIPS: one value per label map), resampled over the items.
     """
     half: dict[str, float] = {}
     ends: dict[str, list[float]] = {}
@@ -149,6 +150,14 @@ def bootstrap_ci95(*, num_images: int, counts: Tensor | None, averaging: str,
         half[key], ends[key] = (hi - lo) / 2, [lo, hi]
         side = "generated and reference rows drawn together" if paired else "generated rows only"
         done.append(f"{key} ({side})")
+    for key, values in (per_item or {}).items():
+        if metrics.get(key) is None:
+            continue
+        v = values.double()
+        w = torch.from_numpy(resample_weights(v.numel(), resamples, seed))
+        lo, hi = interval((w @ v / v.numel()).numpy())
+        half[key], ends[key] = (hi - lo) / 2, [lo, hi]
+        done.append(f"{key} (over its {v.numel()} per-map values)")
     for key in ("KID", "precision", "recall"):
         if metrics.get(key) is not None:
             skipped.append(key + (" (see KID_std, over subsets)" if key == "KID" else ""))

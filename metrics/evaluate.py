@@ -44,8 +44,9 @@ from tqdm import tqdm
 
 from benchmark.io import atomic_write_json
 from benchmark.registry import METRICS
-from metrics.base import INCEPTION, SEGMENTER, EvalState, ProtocolError, WeightsUnavailable
+from metrics.base import DIVERSITY, INCEPTION, SEGMENTER, EvalState, ProtocolError, WeightsUnavailable
 from metrics.bootstrap import DEFAULT_RESAMPLES, PerImageCounts, bootstrap_ci95
+from metrics.diversity import KEY_LPIPS, DiversitySamples, load_lpips, per_map_lpips
 from metrics.fid import (
     KEY_FD_SEG,
     KEY_FID,
@@ -176,9 +177,13 @@ class _Extractors:
     def __init__(self, protocol: Protocol, metric_names: list[str], *, num_classes: int,
                  data_cfg: Mapping[str, Any], device: torch.device, cache_dir: Path,
                  inception_weights: str | os.PathLike | None, segmenter_checkpoint: str | os.PathLike | None,
-                 segmenter: Segmenter | None, strict: bool = True):
+                 segmenter: Segmenter | None, strict: bool = True, diversity: DiversitySamples | str | None = None,
+                 lpips_weights: str | os.PathLike | None = None):
         self.metric_names = list(metric_names)
         self.unavailable: dict[str, str] = {}
+        self.lpips = None
+        self.lpips_record: dict[str, Any] | None = None
+        self.diversity = diversity if isinstance(diversity, DiversitySamples) else None
         self.fallback: dict[str, str] | None = None
         self.inception = None
         self.inception_record: dict[str, Any] | None = None
@@ -211,6 +216,19 @@ class _Extractors:
                 self._mark({n: METRICS.get(n).requires for n in self.metric_names}, SEGMENTER, str(exc))
         if self.segmenter is not None:
             self.segmenter = self.segmenter.eval().to(device)
+        # LPIPS diversity is optional: any reason it cannot be measured is recorded, never raised
+        if any(DIVERSITY in r for r in requires.values()):
+            if isinstance(diversity, str):
+                self._mark(requires, DIVERSITY, diversity)
+            elif diversity is None:
+                self._mark(requires, DIVERSITY, "no samples per label map were given (`run` and `evaluate "
+                                                "--checkpoint` generate them for a multimodal method)")
+            else:
+                try:
+                    self.lpips, self.lpips_record = load_lpips(protocol.lpips_backbone, lpips_weights,
+                                                               device=device)
+                except WeightsUnavailable as exc:
+                    self._mark(requires, DIVERSITY, str(exc))
 
     def _mark(self, requires: Mapping[str, tuple[str, ...]], extractor: str, reason: str) -> None:
         for name, req in requires.items():
@@ -231,7 +249,8 @@ def evaluate(protocol: str | Protocol, *, generated: ImageSource, data_cfg: Mapp
              segmenter_checkpoint: str | os.PathLike | None = None, num_images: int | None = None,
              batch_size: int = 16, out_path: str | os.PathLike | None = None,
              segmenter: Segmenter | None = None, resamples: int = DEFAULT_RESAMPLES,
-             progress: bool | None = None) -> dict[str, Any]:
+             progress: bool | None = None, diversity: DiversitySamples | str | None = None,
+             lpips_weights: str | os.PathLike | None = None) -> dict[str, Any]:
     """Evaluate generated images under ``protocol``; returns ``{"metrics": {...}, "provenance": {...},
     "hardware": {...}, "ci95": {...}, "ci95_interval": {...}, "ci95_method": str}``.
 
@@ -241,13 +260,17 @@ def evaluate(protocol: str | Protocol, *, generated: ImageSource, data_cfg: Mapp
     (default ``results/cache``). ``segmenter`` replaces the protocol's network (tests, benchmarks).
     With ``out_path`` the result is also written there as JSON (atomically). ``resamples``: bootstrap
     resamples of the 95% intervals (:mod:`metrics.bootstrap`; 0: none). ``progress``: a tqdm bar with the
-    ETA on stderr (None: on a terminal only).
+    ETA on stderr (None: on a terminal only). ``diversity``: K samples per label map for LPIPS diversity
+    (:class:`~metrics.diversity.DiversitySamples`), or the sentence why there are none (``"n/a: ..."`` for a
+    method with one image per map); ``lpips_weights``: a local LPIPS backbone file. What could not be
+    measured is listed under ``not_measured`` (metric key -> sentence).
     """
     lookup, stems = image_lookup(generated)
     return _run(get_protocol(protocol), lookup=lookup, stems=stems, data_cfg=data_cfg, device=device,
                 cache_dir=cache_dir, seed=seed, inception_weights=inception_weights,
                 segmenter_checkpoint=segmenter_checkpoint, num_images=num_images, batch_size=batch_size,
-                out_path=out_path, segmenter=segmenter, oracle=False, resamples=resamples, progress=progress)
+                out_path=out_path, segmenter=segmenter, oracle=False, resamples=resamples, progress=progress,
+                diversity=diversity, lpips_weights=lpips_weights)
 
 
 def evaluate_real(protocol: str | Protocol, *, data_cfg: Mapping[str, Any], device: torch.device | str = "cpu",
@@ -265,7 +288,8 @@ def evaluate_real(protocol: str | Protocol, *, data_cfg: Mapping[str, Any], devi
     return _run(get_protocol(protocol), lookup=None, stems=None, data_cfg=data_cfg, device=device,
                 cache_dir=cache_dir, seed=seed, inception_weights=inception_weights,
                 segmenter_checkpoint=segmenter_checkpoint, num_images=num_images, batch_size=batch_size,
-                out_path=out_path, segmenter=segmenter, oracle=True, resamples=resamples, progress=progress)
+                out_path=out_path, segmenter=segmenter, oracle=True, resamples=resamples, progress=progress,
+                diversity="n/a: the real images hold one image per label map")
 
 
 def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: set[str] | None,
@@ -273,7 +297,8 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
          inception_weights: str | os.PathLike | None, segmenter_checkpoint: str | os.PathLike | None,
          num_images: int | None, batch_size: int, out_path: str | os.PathLike | None,
          segmenter: Segmenter | None, oracle: bool, resamples: int = DEFAULT_RESAMPLES,
-         progress: bool | None = None) -> dict[str, Any]:
+         progress: bool | None = None, diversity: DiversitySamples | str | None = None,
+         lpips_weights: str | os.PathLike | None = None) -> dict[str, Any]:
     from benchmark.datasets import build_dataset
 
     start = time.time()
@@ -288,7 +313,8 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
         raise ValueError(f"protocol {protocol.id} lists unknown metrics {unknown}; registered: {METRICS.names()}")
     ex = _Extractors(protocol, list(protocol.metrics), num_classes=num_classes, data_cfg=data_cfg, device=device,
                      cache_dir=cache_dir, inception_weights=inception_weights,
-                     segmenter_checkpoint=segmenter_checkpoint, segmenter=segmenter)
+                     segmenter_checkpoint=segmenter_checkpoint, segmenter=segmenter, diversity=diversity,
+                     lpips_weights=lpips_weights)
 
     eval_set = build_dataset(data_cfg, protocol.split, train=False)
     limit = num_images if num_images is not None else protocol.num_images
@@ -344,6 +370,8 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
 
     state = EvalState(protocol=protocol, seed=seed, confusion=confusion)
     state.features = {k: torch.cat(v) for k, v in gen_feats.items() if v}
+    if ex.needs(DIVERSITY):
+        state.features[DIVERSITY] = per_map_lpips(ex.lpips, ex.diversity, device=device, progress=progress)
     reference_record: dict[str, Any] = {}
     extractors: dict[str, Callable[[Tensor], Tensor]] = {}
     if INCEPTION in state.features:
@@ -390,10 +418,13 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
     fd_features = {key: (state.features[ext], state.reference[ext], paired)
                    for key, ext in ((KEY_FD_SEG, SEGMENTER), (KEY_FID, INCEPTION))
                    if ext in state.features and ext in state.reference}
-    intervals = bootstrap_ci95(num_images=n, counts=None if per_image is None else per_image.counts(),
-                               averaging=protocol.averaging, fd_features=fd_features, metrics=metrics,
-                               distance=_fd, resamples=resamples, seed=seed) if resamples > 0 else {
-        "ci95": {}, "ci95_interval": {}, "ci95_method": "not bootstrapped (resamples=0)"}
+    per_item = {KEY_LPIPS: state.features[DIVERSITY]} if DIVERSITY in state.features else {}
+    if resamples > 0:
+        intervals = bootstrap_ci95(num_images=n, counts=None if per_image is None else per_image.counts(),
+                                   averaging=protocol.averaging, fd_features=fd_features, metrics=metrics,
+                                   distance=_fd, resamples=resamples, seed=seed, per_item=per_item)
+    else:
+        intervals = {"ci95": {}, "ci95_interval": {}, "ci95_method": "not bootstrapped (resamples=0)"}
     seg_pin = None if ex.segmenter is None else (ex.segmenter.pin or {})
     if ex.inception_record is not None and not ex.inception_record["official_weights"]:
         # not torch-fidelity's file: these numbers must never sit in an FID column
@@ -414,6 +445,9 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
         "metrics_computed": ex.active, "metrics_unavailable": ex.unavailable,
         "fid_extractor": protocol.fid_extractor if ex.inception is not None else None,
         "fallback": ex.fallback, "inception": ex.inception_record,
+        "diversity": None if ex.lpips_record is None else {
+            **ex.lpips_record, "samples_per_map": protocol.lpips_samples, "maps": len(ex.diversity.stems),
+            "pairs": "all pairs of each map's samples", "directory": str(ex.diversity.directory)},
         "segmenter": None if ex.segmenter is None else {
             **(protocol.segmenter.to_dict() if protocol.segmenter and segmenter is None else {"kind": "given"}),
             **ex.segmenter.describe()},
@@ -426,7 +460,10 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
         "reference": reference_record, "versions": library_versions(), "device": str(device),
         "seconds": round(time.time() - start, 2),
     }
-    result = {"metrics": metrics, "provenance": provenance, "hardware": hardware(device), **intervals}
+    not_measured = {key: reason for name, reason in ex.unavailable.items() for key in METRICS.get(name).keys
+                    if name in protocol.metrics}
+    result = {"metrics": metrics, "provenance": provenance, "hardware": hardware(device), **intervals,
+              "not_measured": not_measured}
     if out_path is not None:
         atomic_write_json(out_path, result)
     return result

@@ -59,6 +59,11 @@ class Protocol:
     prc_neighborhood: int = 3
     #: default Inception weights file (``--inception-weights`` overrides)
     inception_weights: str | None = None
+    #: LPIPS diversity (metric ``lpips_diversity``, :mod:`metrics.diversity`): backbone, samples per label
+    #: map (all their pairs are scored) and maps (the first N of the split; None: every evaluated map)
+    lpips_backbone: str = "alex"
+    lpips_samples: int = 4
+    lpips_maps: int | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
@@ -74,6 +79,10 @@ class Protocol:
         if self.label_mapping not in LABEL_MAPPINGS:
             raise ValueError(f"protocol {self.id}: unknown label mapping {self.label_mapping!r}; "
                              f"valid: {', '.join(sorted(LABEL_MAPPINGS))}")
+        if self.lpips_backbone not in ("alex", "vgg", "squeeze"):
+            raise ValueError(f"protocol {self.id}: lpips_backbone {self.lpips_backbone!r} is not alex, vgg or squeeze")
+        if self.lpips_samples < 2 or (self.lpips_maps is not None and self.lpips_maps < 1):
+            raise ValueError(f"protocol {self.id}: LPIPS diversity needs lpips_samples >= 2 and lpips_maps >= 1")
         if self.averaging not in AVERAGING_RULES:
             raise ValueError(f"protocol {self.id}: unknown averaging rule {self.averaging!r}; "
                              f"valid: {', '.join(AVERAGING_RULES)}")
