@@ -365,7 +365,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def _add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", default=None, help="evaluation protocol id (default: the dataset's; see `list`)")
     p.add_argument("--inception-weights", type=Path, default=None,
-                   help="local Inception weights for FID (pytorch-fid's pt_inception-2015-12-05 .pth)")
+                   help="local Inception weights for FID (torch-fidelity's weights-inception-2015-12-05-6726825d.pth)")
     p.add_argument("--segmenter-checkpoint", type=Path, default=None,
                    help="local checkpoint of the protocol's segmentation network")
 
