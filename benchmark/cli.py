@@ -230,7 +230,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _eval_options(args: argparse.Namespace) -> dict:
     return {"device": args.device, "inception_weights": args.inception_weights,
             "segmenter_checkpoint": args.segmenter_checkpoint, "num_images": args.num_images,
-            "seed": args.seed}
+            "seed": args.seed, "lpips_weights": args.lpips_weights}
 
 
 def _report(out: Path, dataset: str | None) -> None:
@@ -368,6 +368,8 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
                    help="local Inception weights for FID (torch-fidelity's weights-inception-2015-12-05-6726825d.pth)")
     p.add_argument("--segmenter-checkpoint", type=Path, default=None,
                    help="local checkpoint of the protocol's segmentation network")
+    p.add_argument("--lpips-weights", type=Path, default=None,
+                   help="local LPIPS backbone weights (torchvision's alexnet-owt-7be5be79.pth) for LPIPS diversity")
 
 
 def build_parser() -> argparse.ArgumentParser:
