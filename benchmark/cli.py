@@ -311,16 +311,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_segmenter(args: argparse.Namespace) -> int:
-    from metrics.segmenters.train import train_for_protocol
+    from metrics.segmenters.train import compare_with_shipped, format_comparison, shipped_checkpoint, train_for_protocol
 
     data_cfg = _data_config(args, args.data_root)
     pid = evaluation.protocol_id(args.dataset, args.protocol)
     t0 = time.time()
     weights = train_for_protocol(pid, data_cfg, cache_dir=evaluation.cache_root(), device=args.device or "cpu",
-                                 log_every=0 if args.no_progress else 50)
+                                 progress=not args.no_progress)
     record = json.loads(weights.with_name("segmenter.json").read_text())
     print(f"segmenter for {pid}: {weights} (sha256 {record['sha256'][:12]}), real-image val mIoU "
           f"{100 * record['val_mIoU']:.1f}, accu {100 * record['val_accu']:.1f}, {time.time() - t0:.0f} s")
+    shipped = shipped_checkpoint(pid)
+    if shipped is not None:  # the protocol evaluates with the network SISBench ships: how close is this copy?
+        print(format_comparison(compare_with_shipped(weights, shipped, data_cfg, device=args.device or "cpu")))
     return 0
 
 
