@@ -55,8 +55,10 @@ def test_same_seed_gives_identical_numbers_and_the_fallback_is_recorded(data_cfg
     assert set(metrics) >= {KEY_MIOU, KEY_ACCU, KEY_FD_SEG, "per_class_iou"}
     assert KEY_FID not in metrics  # never silently: FD-seg stands in, and the record says so
     assert prov["fallback"]["reported_as"] == "FD-seg" and "--inception-weights" in prov["fallback"]["reason"]
-    assert set(prov["metrics_unavailable"]) == {"fid", "kid", "precision_recall"}
-    assert prov["protocol_id"] == "synthetic-v1" and prov["protocol_version"] == 1
+    # lpips_diversity: no samples per map were given (a folder of one image per map)
+    assert set(prov["metrics_unavailable"]) == {"fid", "kid", "precision_recall", "lpips_diversity"}
+    assert set(runs[0]["not_measured"]) == {"FID", "KID", "KID_std", "precision", "recall", "LPIPS"}
+    assert prov["protocol_id"] == "synthetic-v1" and prov["protocol_version"] == 2
     assert prov["num_images"] == NUM_VAL and prov["seed"] == 3 and prov["resolution"] == [64, 64]
     assert prov["versions"]["torch"] == torch.__version__ and prov["versions"]["torch-fidelity"] == "0.4.0"
     assert prov["segmenter"]["kind"] == "given" and prov["label_mapping"] == "identity"
@@ -117,7 +119,8 @@ def test_inception_metrics_with_local_weights_and_cached_reference(data_cfg, tmp
     # random weights: not torch-fidelity's file, so no key of theirs may read as FID (or KID, ...)
     unofficial = {k + UNOFFICIAL_SUFFIX for k in (KEY_FID, KEY_KID, KEY_PRECISION, KEY_RECALL)}
     assert unofficial | {KEY_FD_SEG, KEY_MIOU} <= set(m) and not {KEY_FID, KEY_KID} & set(m)
-    assert m["FID (unofficial weights)"] > 0 and prov["fallback"] is None and prov["metrics_unavailable"] == {}
+    assert m["FID (unofficial weights)"] > 0 and prov["fallback"] is None
+    assert set(prov["metrics_unavailable"]) == {"lpips_diversity"}
     assert prov["inception"]["weights_sha256"] and "299x299" in prov["inception"]["resize"]
     assert prov["inception"]["official_weights"] is False and prov["inception_official"] is False
     assert not prov["reference"]["inception"]["cache_hit"]

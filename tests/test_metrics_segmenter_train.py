@@ -174,3 +174,35 @@ def test_export_is_half_the_size_and_compare_reports_identity_or_agreement(tiny_
     assert {"copy_val_mIoU", "shipped_val_mIoU", "copy_val_accu", "shipped_val_accu"} <= set(diff)
     line = format_comparison(diff)
     assert "val mIoU" in line and "agree on" in line and "--segmenter-checkpoint" in line
+
+
+def test_synthetic_v1_uses_the_shipped_network_and_never_trains(tmp_path, monkeypatch):
+    """The protocol's segmenter loads from the package, matches its pin, and scores the real val images
+    of this machine's (bit-identical) dataset as its record says."""
+    from benchmark.config import load_data_config
+    from benchmark.datasets import build_dataset
+    from metrics.segmenters.train import shipped_checkpoint
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("synthetic-v1 must never train at first use")
+
+    monkeypatch.setattr(train_module, "fit_segmenter", no_training)
+    protocol = get_protocol("synthetic-v1")
+    data_cfg = load_data_config("synthetic", "tiny", [])
+    seg = build_segmenter(protocol.segmenter, num_classes=10, data_cfg=data_cfg, cache_dir=tmp_path)
+    shipped = shipped_checkpoint(protocol)
+    assert seg.checkpoint_hash == protocol.segmenter.sha256 == sha256_file(shipped)
+    assert seg.pin == {"sha256": protocol.segmenter.sha256, "source": "protocol", "matches": True,
+                       "checkpoint": None, "override": False}
+    assert shipped.stat().st_size < 2.5e6  # float16 storage, no auxiliary head
+    record = json.loads(shipped.with_name(RECORD_FILE).read_text())
+    scores = evaluate_segmenter(seg, build_dataset(data_cfg, "val", train=False), ignore_index=None)
+    # float32 convolutions on another CPU may flip a handful of boundary pixels: 0.1 point of mIoU
+    assert scores["mIoU"] == pytest.approx(record["val_mIoU"], abs=1e-3)
+    assert scores["accu"] == pytest.approx(record["val_accu"], abs=1e-3)
+    # a corrupt or replaced shipped file is refused; a named other file is used and recorded
+    fake = dataclasses.replace(protocol.segmenter, sha256="0" * 64)
+    with pytest.raises(WeightsUnavailable, match="protocol pins 000000000000"):
+        build_segmenter(fake, num_classes=10, data_cfg=data_cfg, cache_dir=tmp_path)
+    named = build_segmenter(fake, num_classes=10, data_cfg=data_cfg, cache_dir=tmp_path, checkpoint=shipped)
+    assert named.pin["override"] is True

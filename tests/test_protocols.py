@@ -48,9 +48,15 @@ def test_required_protocols_exist():
         assert f"{d}-trained-deeplabv3" in names
 
 
-def test_synthetic_protocol_trains_its_segmenter_and_falls_back_to_fd_seg():
+def test_synthetic_protocol_ships_its_segmenter_and_falls_back_to_fd_seg():
+    from metrics.base import sha256_file
+    from metrics.segmenters.train import shipped_checkpoint
+
     p = get_protocol("synthetic-v1")
-    assert p.segmenter.kind == "trained" and p.segmenter.kwargs["auto_train"] is True
+    # the network ships inside the package, pinned: it never trains at first use
+    assert p.segmenter.kind == "trained" and "auto_train" not in p.segmenter.kwargs
+    assert p.segmenter.checkpoint == "builtin:synthetic-v1" and len(p.segmenter.sha256) == 64
+    assert sha256_file(shipped_checkpoint(p)) == p.segmenter.sha256
     assert p.fallback_extractor == "fd-seg" and "fd_seg" in p.metrics and p.fid_extractor == "inception-v3-compat"
 
 
