@@ -227,3 +227,34 @@ def test_bootstrap_memory_stays_small_for_coco_sized_sets():
     assert counts.element_size() * counts.numel() < 25e6
     out = segmentation_resamples(counts, "present_gt", resamples=100, seed=0)
     assert out["mIoU"].shape == (100,) and float(out["mIoU"].std()) < 0.01
+
+
+def test_bootstrap_of_frechet_distances_and_what_it_leaves_out():
+    from metrics.bootstrap import bootstrap_ci95
+    from metrics.evaluate import _fd
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(40, 8, generator=g, dtype=torch.float64)
+    fake = real + 0.5 * torch.randn(40, 8, generator=g, dtype=torch.float64)
+    wide = torch.randn(40, 600, generator=g, dtype=torch.float64)
+    metrics = {"FD-seg": _fd(fake, real), "FID": 1.0, "KID": 0.1}
+    out = bootstrap_ci95(num_images=40, counts=None, averaging="present_gt_or_pred",
+                         fd_features={"FD-seg": (fake, real, True), "FID": (wide, wide, True)}, metrics=metrics,
+                         distance=_fd, resamples=100, seed=0)
+    lo, hi = out["ci95_interval"]["FD-seg"]
+    assert 0 < lo < hi and out["ci95"]["FD-seg"] > 0
+    assert "FID" not in out["ci95"] and "not bootstrapped: FID (600-d features" in out["ci95_method"]
+    assert "KID (see KID_std" in out["ci95_method"]
+    # the oracle: generated = reference, resampled together -> every resample is 0
+    oracle = bootstrap_ci95(num_images=40, counts=None, averaging="present_gt_or_pred",
+                            fd_features={"FD-seg": (real, real, True)}, metrics={"FD-seg": 0.0}, distance=_fd,
+                            resamples=50, seed=0)
+    # (0 up to the eigendecomposition's round-off, ~1e-14 of the features' variance of ~1)
+    assert oracle["ci95_interval"]["FD-seg"][0] == 0.0 and oracle["ci95_interval"]["FD-seg"][1] < 1e-10
+
+
+def test_evaluation_shows_a_progress_bar_when_asked(data_cfg, tmp_path, offline, capsys):
+    evaluate("synthetic-v1", generated=write_generated(data_cfg, tmp_path / "g"), data_cfg=data_cfg,
+             cache_dir=tmp_path / "cache", segmenter=random_segmenter(), resamples=0, progress=True)
+    err = capsys.readouterr().err
+    assert "evaluate synthetic-v1" in err and f"{NUM_VAL}/{NUM_VAL}" in err

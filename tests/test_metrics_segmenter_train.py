@@ -206,3 +206,10 @@ def test_synthetic_v1_uses_the_shipped_network_and_never_trains(tmp_path, monkey
         build_segmenter(fake, num_classes=10, data_cfg=data_cfg, cache_dir=tmp_path)
     named = build_segmenter(fake, num_classes=10, data_cfg=data_cfg, cache_dir=tmp_path, checkpoint=shipped)
     assert named.pin["override"] is True
+
+
+def test_segmenter_training_shows_a_progress_bar_with_eta(capsys):
+    fit_segmenter(Shapes(4, seed=0, size=16), 3, None, SegmenterTraining(iters=2, **{**TINY, "batch_size": 2}),
+                  progress=True)
+    err = capsys.readouterr().err
+    assert "train segmenter" in err and "2/2" in err and "<" in err  # tqdm's elapsed<remaining
