@@ -214,6 +214,9 @@ def format_record(record: Mapping[str, Any]) -> str:
             if ci.get(key) is not None:
                 value += f" ± {ci[key]:.2f}" if key in PERCENT_KEYS else f" ± {ci[key]:.2g}"
             parts.append(f"{key} {value}")
+    by_reason: dict[str, list[str]] = {}  # one sentence per cause, however many keys it takes out
     for key, reason in record.get("not_measured", {}).items():
-        parts.append(f"{key} not measured ({reason})")
+        by_reason.setdefault(reason, []).append(key)
+    for reason, keys in by_reason.items():
+        parts.append(f"{', '.join(keys)} not measured ({reason})")
     return f"{record['method']} [{record['protocol']['id']}]: " + ", ".join(parts)

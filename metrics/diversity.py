@@ -48,7 +48,7 @@ BACKBONES = ("alex", "vgg", "squeeze")
 #: LPIPS backbone -> torchvision builder and the weights enum whose release file it loads
 _TORCHVISION = {"alex": ("alexnet", "AlexNet_Weights"), "vgg": ("vgg16", "VGG16_Weights"),
                 "squeeze": ("squeezenet1_1", "SqueezeNet1_1_Weights")}
-LPIPS_WEIGHTS_HINT = "pass --lpips-weights FILE (config key protocol.lpips_weights)"
+LPIPS_WEIGHTS_HINT = "pass it with --lpips-weights FILE"
 
 
 @dataclass(frozen=True)
