@@ -63,7 +63,6 @@ COMMON_OPTIONS: dict[str, Any] = dict(
     flip=True,
     use_instance=True,    # use instance maps where the dataset has them
     limit=None,           # keep only the first N samples (sorted by name) of each split
-    train_images=None,    # the official training-set size, for paper schedules in epochs (benchmark/schedule.py)
 )
 
 
