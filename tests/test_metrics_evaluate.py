@@ -146,11 +146,11 @@ def test_throughput_reports_images_per_second(data_cfg, tmp_path, offline):
 
 
 def test_every_metric_plugin_is_registered_with_a_description():
-    for name in ("segmentation", "fid", "kid", "precision_recall", "fd_seg"):
+    for name in ("segmentation", "fid", "kid", "precision_recall", "fd_seg", "lpips_diversity"):
         assert name in METRICS
     for entry in METRICS.entries():
         assert entry.description and "\n" not in entry.description
-        assert entry.obj.keys and set(entry.obj.requires) <= {"inception", "segmenter"}
+        assert entry.obj.keys and set(entry.obj.requires) <= {"inception", "segmenter", "diversity"}
 
 
 def test_official_inception_weights_report_plain_fid(data_cfg, tmp_path, random_inception, monkeypatch):
