@@ -2,7 +2,8 @@
 # (benchmark/datasets/ade20k.py). SPADE: load 286 -> random crop 256 -> flip; test: resize to 256.
 data = dict(
     type="ade20k",
-    root=None,                 # ADEChallengeData2016 or the directory holding it
+    root=None,                 # ADEChallengeData2016 or the directory holding it; or SPADE's one folder
+                               # of ADE_*.jpg + ADE_*.png
     seed=0,
     splits=("train", "val"),
     eval_split="val",

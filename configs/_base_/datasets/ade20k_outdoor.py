@@ -2,7 +2,7 @@
 # (benchmark/datasets/ade20k.py). Same preprocessing as ADE20K.
 data = dict(
     type="ade20k_outdoor",
-    root=None,
+    root=None,                 # as for ade20k: ADEChallengeData2016 or the directory holding it
     seed=0,
     splits=("train", "val"),
     eval_split="val",

@@ -2,7 +2,7 @@
 # (benchmark/datasets/coco_stuff.py). SPADE: load 286 -> random crop 256 -> flip; test: resize to 256.
 data = dict(
     type="coco_stuff",
-    root=None,
+    root=None,                 # the dataset folder or the directory holding it
     seed=0,
     splits=("train", "val"),
     eval_split="val",
