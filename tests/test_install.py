@@ -142,17 +142,21 @@ def test_installed_wheel_works_from_any_directory(sisbench_wheel, tmp_path):
         from benchmark.registry import PROTOCOLS
         from benchmark.report.tables import load_published
         from metrics.protocols import PROTOCOL_CONFIG_DIR
+        from metrics.segmenters.train import shipped_checkpoint
         cfg = load_config("pix2pixhd", "cityscapes", "paper",
                           extra_files=["configs/pix2pixhd/variants/pix2pixhd_cityscapes_1024p.py"])
         print(json.dumps({"configs": str(resources.builtin_config_dir()), "protocols": str(PROTOCOL_CONFIG_DIR),
                           "published": str(resources.published_dir()), "checkout": resources.source_checkout(),
                           "crop": cfg["data"]["crop_size"], "n_published": len(load_published()),
                           "protocol_ids": PROTOCOLS.names(),
-                          "modules": [m.__file__ for m in (benchmark, methods, metrics)]}))
+                          "modules": [m.__file__ for m in (benchmark, methods, metrics)],
+                          "segmenter": str(shipped_checkpoint("synthetic-v1"))}))
     """)
     got = json.loads(run([python, "-c", probe], cwd=cwd, env=user_env()).stdout.splitlines()[-1])
     bundle = (python.parent.parent / "lib").resolve()
     assert all(Path(f).resolve().is_relative_to(bundle) for f in got["modules"]), got["modules"]
+    # package data: the synthetic-v1 segmenter that ships inside metrics/
+    assert Path(got["segmenter"]).is_file() and Path(got["segmenter"]).resolve().is_relative_to(bundle)
     for key in ("configs", "protocols", "published"):
         assert Path(got[key]).is_relative_to(bundle) and "_data" in got[key], (key, got[key])
     assert got["checkout"] is None and got["crop"] == 1024 and got["n_published"] > 0
