@@ -36,6 +36,7 @@ from benchmark.report.figures.common import (
     slug,
 )
 from benchmark.report.figures.images import (
+    MIN_RELATIVE_SPREAD,
     MULTIMODAL_SAMPLES,
     STYLE_IMAGES,
     multimodal_grid,
@@ -70,15 +71,15 @@ def make_figures(out: Path, runs: pd.DataFrame, results: pd.DataFrame, *,
     datasets = sorted(set(runs["dataset"]) | set(results["dataset"]))
 
     def attempt(key: str, title: str, caption: str, dataset: str | None,
-                draw: Callable[[], Figure | tuple[Figure, list[Path]]]) -> None:
+                draw: Callable[[], Figure | tuple[Figure, list[Path]] | tuple[Figure, list[Path], str]]) -> None:
         try:
             drawn = draw()
         except FigureSkipped as exc:
             skipped.append((title, str(exc)))
             return
-        fig, used = drawn if isinstance(drawn, tuple) else (drawn, [])
-        figures.append(FigureRecord(key, title, caption, save_figure(fig, directory / slug(key)), dataset,
-                                    used))
+        fig, used, *note = drawn if isinstance(drawn, tuple) else (drawn, [])
+        text = " ".join([caption, *(n for n in note if n)])  # a figure's own note: what it left out and why
+        figures.append(FigureRecord(key, title, text, save_figure(fig, directory / slug(key)), dataset, used))
 
     for dataset in datasets:
         name = dataset_name(dataset)
@@ -89,8 +90,10 @@ def make_figures(out: Path, runs: pd.DataFrame, results: pd.DataFrame, *,
                 "Label map, real image and each method's generated image of the same evaluation samples.",
                 dataset, lambda d=dataset: sample_grid(runs, d))
         attempt(f"multimodal_{dataset}", f"Multimodal synthesis, {name} (SPADE Fig. 9, seed 000 Fig. 5)",
-                f"One label map, {MULTIMODAL_SAMPLES} z draws per multimodal method; style-guided methods "
-                f"also under {STYLE_IMAGES} style images.", dataset,
+                f"One label map, {MULTIMODAL_SAMPLES} z draws per multimodal method and, for style-guided "
+                f"methods, outputs under {STYLE_IMAGES} style images; a row is drawn when its images differ "
+                f"by at least {MIN_RELATIVE_SPREAD:g} x what different label maps do (both printed under "
+                f"the row, mean |Δ| in 8-bit levels).", dataset,
                 lambda d=dataset: multimodal_grid(runs, d, device))
         if ((runs["dataset"] == dataset) & (runs["method"] == "slnp")).any():
             attempt(f"attention_{dataset}", f"SLNP-GAN attention, {name} (seed 002 Fig. 12)",
