@@ -1,11 +1,13 @@
 """The papers' figures from the runs at hand (matplotlib, PNG + PDF, one fixed colour per method).
 
 - training loss curves per dataset, one panel per run (``train_log.csv``);
-- D_real / D_fake under Adam and AMM (seed 002 Figs. 13-14) from two slnp runs that differ only in
-  ``optimizer.type``;
+- D_real / D_fake under Adam and AMM (seed 002 Figs. 13-14) from slnp runs that differ only in
+  ``optimizer.type`` (``--sweep optimizer.type=Adam,AMM``), every seed drawn;
 - label | real | each method on the evaluation split (SPADE Fig. 5) from the runs' ``images/``;
 - one label map, several z (and style images) per multimodal method (SPADE Fig. 9, seed 000 Fig. 5);
-- metric bar charts per dataset and protocol, the oracle as a dashed line;
+- metric bar charts per dataset and table block (protocol key and budget) with the tables' 95% intervals
+  as error bars, every seed as a dot, the oracle as a dashed line;
+- learning curves per dataset and protocol from the runs' ``curve.csv`` (mean over seeds, t band);
 - SLNP-GAN's attention over instances (seed 002 Fig. 12).
 
 A figure the runs cannot support raises :class:`FigureSkipped` with the reason; the report lists it.
@@ -14,17 +16,19 @@ backend or figure registry is touched (safe inside a CLI or a test run).
 
 One module per figure family: :mod:`.common` (colours, saving, image panels, run lookups),
 :mod:`.training` (loss curves), :mod:`.optimizers` (Adam vs AMM), :mod:`.images` (sample and multimodal
-grids), :mod:`.attention`, :mod:`.scores` (metric bars); :func:`make_figures` draws all of them.
+grids), :mod:`.attention`, :mod:`.scores` (metric bars), :mod:`.curves` (learning curves);
+:func:`make_figures` draws all of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pandas as pd
 from matplotlib.figure import Figure
 
+from benchmark.report.dataset_tables import DatasetTable, dataset_table
 from benchmark.report.figures.attention import attention_figure
 from benchmark.report.figures.common import (
     FigureRecord,
@@ -35,6 +39,7 @@ from benchmark.report.figures.common import (
     save_figure,
     slug,
 )
+from benchmark.report.figures.curves import curve_protocols, learning_curves
 from benchmark.report.figures.images import (
     MIN_RELATIVE_SPREAD,
     MULTIMODAL_SAMPLES,
@@ -45,6 +50,7 @@ from benchmark.report.figures.images import (
     z_samples,
 )
 from benchmark.report.figures.optimizers import (
+    ADAM_CAPTION,
     OptimizerPair,
     comparable_config,
     discriminator_terms,
@@ -56,15 +62,17 @@ from benchmark.report.figures.training import loss_curves, read_train_log
 from benchmark.report.tables import dataset_name
 
 __all__ = ["FigureRecord", "FigureSkipped", "OptimizerPair", "attention_figure", "collate_samples",
-           "comparable_config", "discriminator_terms", "evaluation_split", "loss_curves", "make_figures",
-           "method_color", "metric_bars", "multimodal_grid", "optimizer_comparison", "optimizer_pairs",
-           "read_train_log", "sample_grid", "save_figure", "style_samples", "z_samples"]
+           "comparable_config", "discriminator_terms", "evaluation_split", "learning_curves", "loss_curves",
+           "make_figures", "method_color", "metric_bars", "multimodal_grid", "optimizer_comparison",
+           "optimizer_pairs", "read_train_log", "sample_grid", "save_figure", "style_samples", "z_samples"]
 
 
-def make_figures(out: Path, runs: pd.DataFrame, results: pd.DataFrame, *,
-                 device: str | None = None) -> tuple[list[FigureRecord], list[tuple[str, str]]]:
+def make_figures(out: Path, runs: pd.DataFrame, results: pd.DataFrame, *, device: str | None = None,
+                 tables: Mapping[str, DatasetTable] | None = None
+                 ) -> tuple[list[FigureRecord], list[tuple[str, str]]]:
     """Every figure the runs allow, under ``<out>/figures/``; returns the figures and, for each figure
-    left out, ``(what, why)``."""
+    left out, ``(what, why)``. ``tables``: the dataset tables (:func:`dataset_table`) the metric bars
+    draw, built from ``results`` where not given."""
     directory = Path(out) / "figures"
     figures: list[FigureRecord] = []
     skipped: list[tuple[str, str]] = []
@@ -99,19 +107,39 @@ def make_figures(out: Path, runs: pd.DataFrame, results: pd.DataFrame, *,
             attempt(f"attention_{dataset}", f"SLNP-GAN attention, {name} (seed 002 Fig. 12)",
                     "Weight each attention region gives the instance outlined in cyan.", dataset,
                     lambda d=dataset: attention_figure(runs, d, device))
-        for protocol_id in sorted(set(results[results["dataset"] == dataset]["protocol_id"])):
-            attempt(f"metrics_{dataset}_{protocol_id}", f"Metrics, {name}, {protocol_id}",
-                    f"Every method run under protocol {protocol_id}; the dashed line is the oracle.", dataset,
-                    lambda d=dataset, p=protocol_id: metric_bars(results, d, p))
+        table = (tables or {}).get(dataset)
+        if table is None and (results["dataset"] == dataset).any():
+            table = dataset_table(results, dataset, out)
+        blocks = [] if table is None else table.blocks
+        for block in blocks:
+            pid = block.rows["protocol_id"].iloc[0]
+            same = [b for b in blocks if b.rows["protocol_id"].iloc[0] == pid]
+            suffix = "" if len(same) == 1 else f"_{same.index(block) + 1}"
+            attempt(f"metrics_{dataset}_{pid}{suffix}", f"Metrics, {name}, {pid}{suffix.replace('_', ' #')}",
+                    f"{block.title}. Bars: mean over seeds; error bars: 95% interval (black: t over seeds, grey "
+                    f"dashed: bootstrap over the evaluation images of a single seed); dots: seeds; the dashed "
+                    f"line is the oracle.", dataset, lambda t=table, b=block: metric_bars(t, b))
+        protocols = curve_protocols(runs, dataset)
+        for pid in protocols:
+            key = f"learning_curves_{dataset}" + ("" if len(protocols) == 1 else f"_{pid}")
+            attempt(key, f"Learning curves, {name}, {pid}",
+                    "Each experiment's scores against training images seen and measured training TFLOPs (from "
+                    "curve.csv, `run --eval-every K`): mean over seeds, band: 95% t interval over seeds.",
+                    dataset, lambda d=dataset, p=pid: learning_curves(runs, d, p))
+        if not protocols:
+            skipped.append((f"Learning curves, {name}",
+                            "no run has a curve.csv (train with `run --eval-every K`)"))
     if not (runs["method"] == "slnp").any():
         skipped.append(("SLNP-GAN attention (seed 002 Fig. 12)", "no slnp run"))
     pairs = optimizer_pairs(runs)
     if not pairs:
         skipped.append(("Adam vs AMM (seed 002 Figs. 13-14)",
-                        "needs two slnp runs on one dataset whose configs differ only in optimizer.type "
-                        "(Adam and AMM); run e.g. `--set optimizer.type=Adam` beside the default"))
-    for pair in pairs:
-        attempt(f"adam_vs_amm_{pair.dataset}", f"Adam vs AMM, {dataset_name(pair.dataset)} (seed 002 Figs. 13-14)",
-                "D_real and D_fake over iterations (averaged over the discriminator scales, moving average).",
-                pair.dataset, lambda p=pair: (optimizer_comparison(p), list(p.runs.values())))
+                        "needs slnp runs on one dataset whose configs differ only in optimizer.type "
+                        "(Adam and AMM): `run --methods slnp --sweep optimizer.type=Adam,AMM`"))
+    for i, pair in enumerate(pairs):
+        same = [p for p in pairs[:i] if p.dataset == pair.dataset]
+        suffix = f"_{len(same) + 1}" if same else ""
+        attempt(f"adam_vs_amm_{pair.dataset}{suffix}",
+                f"Adam vs AMM, {dataset_name(pair.dataset)}{suffix.replace('_', ' #')} (seed 002 Figs. 13-14)",
+                ADAM_CAPTION, pair.dataset, lambda p=pair: (optimizer_comparison(p), p.run_dirs))
     return figures, skipped
