@@ -13,8 +13,8 @@ Decisions:
 - one row per metrics record (run x protocol), so a run scored under two protocols gives two rows;
 - a row's *protocol key* is everything that makes two numbers comparable: protocol id, version, the
   number of evaluation images and whether ``--num-images`` overrode it, the segmenter checkpoint's
-  sha256 and the protocol's IoU averaging rule. Tables never merge rows whose keys differ
-  (:data:`PROTOCOL_KEY`);
+  sha256, the protocol's IoU averaging rule and whether the Inception weights were the official ones.
+  Tables never merge rows whose keys differ (:data:`PROTOCOL_KEY`);
 - a row's *group* is the run's resolved config minus ``seed`` and the ``run`` section (output paths,
   which the config hash leaves out too): runs of one group are the seeds of one experiment;
 - the cost columns come from the manifest's ``compute`` record (iterations over all stages, images seen,
@@ -44,7 +44,7 @@ METRIC_KEYS = ("mIoU", "accu", "FID", "FD-seg", "KID")
 OPTIONAL_METRIC_KEYS = ("LPIPS",)
 #: the columns that must be equal for two rows' numbers to be compared or averaged
 PROTOCOL_KEY = ("protocol_id", "protocol_version", "num_images", "num_images_overridden", "segmenter_sha256",
-                "averaging")
+                "averaging", "inception_official")
 #: the manifest's ``compute`` record as columns (``params_G_M``: generator parameters in millions)
 COMPUTE_KEYS = ("iterations", "images_seen", "train_s", "gflops_per_iter", "tflops_total", "params_G_M",
                 "peak_mem_mb")
@@ -202,6 +202,8 @@ def _metrics_row(path: Path, record: Mapping[str, Any], problems: list[str]) -> 
         "segmenter_sha256": segmenter_sha256(provenance),
         "averaging": averaging if isinstance(averaging, str) else None if averaging is None else
         json.dumps(averaging, sort_keys=True),
+        "inception_official": provenance.get("inception_official")
+        if isinstance(provenance.get("inception_official"), bool) else None,
         "fallback": provenance.get("fallback"),
         "ci95_method": record.get("ci95_method") if ci95 else None,
         "metrics_file": path.name,

@@ -49,7 +49,7 @@ from benchmark.results import (
 )
 
 #: the metrics a dataset table may show, in column order
-TABLE_METRICS = ("mIoU", "accu", "FID", "FD-seg", "KID", *OPTIONAL_METRIC_KEYS)
+TABLE_METRICS = ("mIoU", "accu", "FID", "FID (unofficial weights)", "FD-seg", "KID", *OPTIONAL_METRIC_KEYS)
 #: cost columns as the Markdown / HTML tables head them
 COMPUTE_LABELS = {"iterations": "iterations", "images_seen": "images seen", "train_s": "train s",
                   "gflops_per_iter": "GFLOP/it", "tflops_total": "TFLOP", "params_G_M": "params G (M)",
@@ -154,6 +154,8 @@ def protocol_phrase(row: pd.Series) -> str:
     parts.append(f"segmenter {sha[:12]}" if isinstance(sha, str) else "segmenter unhashed")
     if isinstance(row["averaging"], str):
         parts.append(f"IoU averaging {row['averaging']}")
+    if row["inception_official"] is False:
+        parts.append("unofficial Inception weights")
     return ", ".join(parts)
 
 
