@@ -304,6 +304,35 @@ def test_preferred_run_is_the_finished_paper_preset(tmp_path, published):
     assert (hit["text"], hit["run_id"]) == ("2.0", "paper-2")
 
 
+def test_a_new_published_csv_needs_only_a_spec(tmp_path):
+    """A plugin's CSV (extra columns allowed) and a PaperTable naming it: published beside measured."""
+    import shutil
+
+    from benchmark.report.tables import PUBLISHED_DIR, PaperTable, write_paper_table
+
+    directory = tmp_path / "published"
+    shutil.copytree(PUBLISHED_DIR, directory)
+    (directory / "oasis_table1.csv").write_text(
+        "paper,table,dataset,method,metric,value,protocol,note\n"
+        '"OASIS (2021)",Table 1,ade20k,OASIS,mIoU,48.8,"OASIS: UperNet101",typed by hand\n'
+        '"OASIS (2021)",Table 1,ade20k,OASIS,FID,28.3,"OASIS: UperNet101",\n')
+    published = load_published(directory)
+    assert set(published["file"]) >= {"oasis_table1", "spade_table1"} and "note" in published
+    spec = PaperTable(key="oasis_table1", title="OASIS Table 1", published_file="oasis_table1", table="Table 1",
+                      datasets=("ade20k",), metrics=("mIoU", "FID"), rows=("OASIS", "SPADE"))
+    out = tmp_path / "out"
+    write_run(out, "ade20k", "spade", "tiny-1", protocol="ade20k-spade-legacy", metrics={"mIoU": 12.0})
+    frame = layout(spec, table_cells(spec, published, collect_runs(out)))
+    assert list(frame.loc[("OASIS", "published")]) == ["48.8", "28.3"]
+    assert list(frame.loc[("SPADE", "published")]) == ["n/a", "n/a"]
+    assert list(frame.loc[("SPADE", "measured (spade-legacy)")]) == ["12.0", "not measured"]
+    assert [p.name for p in write_paper_table(out, spec, table_cells(spec, published, collect_runs(out)))] == [
+        "oasis_table1.csv", "oasis_table1_cells.csv", "oasis_table1.md", "oasis_table1.tex"]
+    (directory / "broken.csv").write_text("paper,table,dataset,method,metric,value,protocol\np,T,d,m,FID,N/A,x\n")
+    with pytest.raises(ValueError, match="broken.csv, row 2: value 'N/A' of m FID is not a number"):
+        load_published(directory)
+
+
 # -- per-dataset table -----------------------------------------------------------------------------------
 
 def test_dataset_table_rows_and_files(tmp_path):

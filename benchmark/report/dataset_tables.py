@@ -169,8 +169,10 @@ def dataset_table(results: pd.DataFrame, dataset: str, out: Path | None = None) 
     # two experiments of one method and sweep (e.g. different --set overrides) keep apart by their variant
     dup = entries.duplicated(["block", "method_label"], keep=False) & (entries["method"] != ORACLE)
     entries.loc[dup, "method_label"] = [
-        f"{label} [{v or g}]" for label, v, g in zip(entries.loc[dup, "method_label"], entries.loc[dup, "overrides"],
-                                                    entries.loc[dup, "group"], strict=True)]
+        f"{label} [{v or 'as shipped'}]" for label, v in zip(entries.loc[dup, "method_label"],
+                                                            entries.loc[dup, "overrides"], strict=True)]
+    dup = entries.duplicated(["block", "method_label"], keep=False) & (entries["method"] != ORACLE)
+    entries.loc[dup, "method_label"] += [f" [{g}]" for g in entries.loc[dup, "group"]]  # configs equal in text
     entries = entries.assign(
         _order=[_method_order(m) for m in entries["method"]],
         _pid=entries["protocol_id"].astype(str), _budget=entries["budget"].fillna(""),

@@ -112,14 +112,24 @@ def source_label(source: str) -> str:
 
 
 def load_published(directory: Path = PUBLISHED_DIR) -> pd.DataFrame:
-    """Every ``results/published/*.csv`` row with a ``file`` column (the CSV's stem)."""
+    """Every ``results/published/*.csv`` row with a ``file`` column (the CSV's stem).
+
+    Any CSV with the :data:`PUBLISHED_COLUMNS` is read (further columns are kept), so a plugin's table
+    (e.g. ``oasis*.csv``) needs no code here, only a :class:`PaperTable` naming its file and table. A file
+    without those columns or with a value that is not a number is refused, naming the file and row."""
     frames = []
     for path in sorted(Path(directory).glob("*.csv")):
-        frame = pd.read_csv(path, dtype={"value": float})
+        frame = pd.read_csv(path, dtype={"value": str}, keep_default_na=False)
         missing = set(PUBLISHED_COLUMNS) - set(frame.columns)
         if missing:
             raise ValueError(f"{path} lacks the columns {sorted(missing)}; expected {', '.join(PUBLISHED_COLUMNS)}")
-        frames.append(frame.assign(file=path.stem))
+        values = pd.to_numeric(frame["value"], errors="coerce")
+        bad = frame.index[values.isna()]
+        if len(bad):
+            row = frame.loc[bad[0]]
+            raise ValueError(f"{path}, row {bad[0] + 2}: value {row['value']!r} of {row['method']} {row['metric']} "
+                             f"is not a number; leave a number the paper does not print out of the file")
+        frames.append(frame.assign(value=values.astype(float), file=path.stem))
     if not frames:
         raise FileNotFoundError(f"no published numbers under {directory} (expected results/published/*.csv)")
     return pd.concat(frames, ignore_index=True)
