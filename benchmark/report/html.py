@@ -201,17 +201,14 @@ def render_index(out: Path, *, paper_tables: Sequence[tuple[PaperTable, pd.DataF
                  dataset_tables: Mapping[str, DatasetTable], figures: Sequence[FigureRecord],
                  skipped: Sequence[tuple[str, str]], problems: Sequence[str], runs: pd.DataFrame,
                  results: pd.DataFrame) -> str:
-    """The page as a string: paper tables, per-dataset tables, figures, what was left out and why,
-    problems met reading the runs, and every run directory."""
+    """The page as a string: the per-dataset tables (the verdicts) first, then the paper tables, figures,
+    what was left out and why, problems met reading the runs, and every run directory."""
     when = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     parts = [f"<h1>SISBench report</h1><p>{len(runs)} run directories, {len(results)} evaluated rows; "
              f"generated {escape(when)}. mIoU and accu in percent. Published numbers are quoted under the "
              f"papers' own protocols; measured numbers name theirs.</p>",
              '<p id="image-check">figures not checked (scripts disabled)</p>',
-             "<h2>The papers' tables</h2>"]
-    for spec, cells in paper_tables:
-        parts.append(f"<h3>{escape(spec.title)}</h3>{paper_table_html(spec, cells, out)}")
-    parts.append("<h2>Per dataset</h2>")
+             "<h2>Per dataset: means over seeds, 95% intervals, ranks, verdicts and cost</h2>"]
     if not dataset_tables:
         parts.append("<p>no evaluated runs yet</p>")
     for dataset, table in dataset_tables.items():
@@ -219,6 +216,9 @@ def render_index(out: Path, *, paper_tables: Sequence[tuple[PaperTable, pd.DataF
                          for name in ("table.csv", "table.md", "table.tex", "table_seeds.csv"))
         parts.append(f"<h3>{escape(dataset_name(dataset))}</h3>{dataset_table_html(dataset, table, out)}"
                      f"<p>{links}</p>")
+    parts.append("<h2>The papers' tables</h2>")
+    for spec, cells in paper_tables:
+        parts.append(f"<h3>{escape(spec.title)}</h3>{paper_table_html(spec, cells, out)}")
     parts.append("<h2>Figures</h2>")
     parts += [figure_html(record, out) for record in figures] or ["<p>no figures</p>"]
     if skipped:
