@@ -52,7 +52,7 @@ CI_SUFFIX = "_ci95"
 RUN_COLUMNS = ("kind", "dataset", "method", "run_id", "preset", "seed", "group", "sweep", "budget",
                *PROTOCOL_KEY, *METRIC_KEYS, *(f"{m}{CI_SUFFIX}" for m in METRIC_KEYS), "ci95_method",
                *COMPUTE_KEYS, "peak_mem_kind", "hardware", "fallback", "status", "optimizer", "overrides",
-               "modified", "finished", "metrics_file", "run_dir")
+               "modified", "override_pairs", "finished", "metrics_file", "run_dir")
 TRAIN_RUN_COLUMNS = ("dataset", "method", "run_id", "preset", "seed", "group", "sweep", "budget", "status",
                      "optimizer", "overrides", "modified", "finished", "run_dir")
 
@@ -85,6 +85,16 @@ def _overrides_text(overrides: Any, leave_out: Iterable[str] = ()) -> str:
     parts = [f"{o[0]}={json.dumps(o[2])}" for o in overrides
              if isinstance(o, list | tuple) and len(o) == 3 and o[0] not in skip]
     return "; ".join(parts)
+
+
+def _override_pairs(overrides: Any, leave_out: Iterable[str] = ()) -> str:
+    """``{key: [preset value, new value]}`` of the manifest's overrides as canonical JSON (labels name
+    what sets two variants of a method apart, with the preset's value for the one that kept it)."""
+    if not isinstance(overrides, list):
+        return "{}"
+    skip = set(leave_out)
+    pairs = {o[0]: [o[1], o[2]] for o in overrides if isinstance(o, list | tuple) and len(o) == 3 and o[0] not in skip}
+    return json.dumps(pairs, sort_keys=True, default=str)
 
 
 def _modified(overrides: Any) -> bool:
@@ -162,6 +172,7 @@ def _run_fields(run_dir: Path, problems: list[str]) -> dict[str, Any]:
             "optimizer": optimizer.get("type") if isinstance(optimizer, Mapping) else None,
             "overrides": _overrides_text(manifest.get("overrides"), ("seed", *sweep)),
             "modified": _modified(manifest.get("overrides")),
+            "override_pairs": _override_pairs(manifest.get("overrides"), ("seed", *sweep)),
             "finished": manifest.get("finished"),
             "manifest_hardware": hardware_text(manifest.get("hardware")),
             **_compute_fields(manifest)}
@@ -217,7 +228,7 @@ def _metrics_row(path: Path, record: Mapping[str, Any], problems: list[str]) -> 
     if oracle:
         fields: dict[str, Any] = {"preset": None, "seed": None, "group": ORACLE, "sweep": "", "budget": "",
                                   "status": None, "optimizer": None, "overrides": "", "modified": False,
-                                  "finished": None,
+                                  "override_pairs": "{}", "finished": None,
                                   "manifest_hardware": "", **dict.fromkeys(COMPUTE_KEYS, math.nan),
                                   "peak_mem_kind": None}
     else:

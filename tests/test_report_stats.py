@@ -35,9 +35,9 @@ def scipy_half_width(values: list[float]) -> float:
 
 
 def write_seeds(out, method, values, *, dataset="synthetic", protocol="synthetic-v1", metric="mIoU",
-                sweep=None, budget=None, compute=None, extra=None, **kwargs):
+                sweep=None, budget=None, compute=None, extra=None, tag=None, **kwargs):
     """One run per value (seed 0, 1, ...) of one experiment; ``extra``: further metrics per seed."""
-    tag = "-".join(f"{v}" for v in (sweep or {}).values()) or "base"
+    tag = tag or "-".join(f"{v}" for v in (sweep or {}).values()) or "base"
     tag += f"-{budget['kind']}" if budget else ""
     dirs = []
     for seed, value in enumerate(values):
@@ -257,3 +257,18 @@ def test_adam_vs_amm_from_a_sweep_draws_every_seed(tmp_path):
 @pytest.fixture()
 def published() -> pd.DataFrame:
     return load_published()
+
+
+def test_set_variants_of_one_method_are_named_by_what_differs(tmp_path):
+    iters = ["train.iters", 1000, 30]
+    write_seeds(tmp_path, "slnp", [40.0, 41.0], overrides=[iters], tag="amm")
+    write_seeds(tmp_path, "slnp", [30.0, 30.5], overrides=[["optimizer.type", "AMM", "Adam"], iters],
+                optimizer={**SLNP_OPTIMIZER, "type": "Adam"}, tag="adam")
+    table = dataset_table(collect_runs(tmp_path), "synthetic", tmp_path)
+    rows = table.blocks[0].rows
+    # train.iters is common to both: only the optimizer names them, the preset's value for the one that kept it
+    assert sorted(rows["method"]) == ["SLNP-GAN (optimizer.type=AMM)", "SLNP-GAN (optimizer.type=Adam)"]
+    assert sorted(rows["variant"]) == ['optimizer.type="Adam"; train.iters=30', "train.iters=30"]
+    # the verdict says the difference first
+    assert table.blocks[0].verdicts[0].startswith(
+        "mIoU (higher is better): SLNP-GAN (optimizer.type=AMM) > SLNP-GAN (optimizer.type=Adam) on mIoU, p = ")

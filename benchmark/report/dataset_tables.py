@@ -20,6 +20,7 @@ Decisions (the statistics are :mod:`benchmark.report.stats`'s):
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ from benchmark.results import (
     PROTOCOL_KEY,
     collect_runs,
     filter_methods,
+    sweep_text,
 )
 
 #: the metrics a dataset table may show, in column order
@@ -110,6 +112,27 @@ def row_label(method: str, sweep: str) -> str:
     return f"{paper_name(method)} ({sweep})" if sweep else paper_name(method)
 
 
+def _distinct_labels(entries: pd.DataFrame) -> pd.DataFrame:
+    """Labels unique within each block: two experiments of one method and sweep (``--set`` variants) get
+    the keys that set them apart, ``SLNP-GAN (optimizer.type=Adam)`` beside ``SLNP-GAN
+    (optimizer.type=AMM)`` (the preset's value for the one that kept it); configs that differ in nothing a
+    manifest names keep their config group id."""
+    dup = entries.duplicated(["block", "method_label"], keep=False) & (entries["method"] != ORACLE)
+    for _, part in entries[dup].groupby(["block", "method_label"], sort=False):
+        pairs = {i: json.loads(entries.at[i, "override_pairs"] or "{}") for i in part.index}
+        preset = {k: v[0] for p in pairs.values() for k, v in p.items()}
+        value = {i: {k: (p[k][1] if k in p else preset[k]) for k in preset} for i, p in pairs.items()}
+        differ = [k for k in sorted(preset) if len({json.dumps(v[k], default=str) for v in value.values()}) > 1]
+        for i in part.index:
+            shown = sweep_text({k: value[i][k] for k in differ})
+            label = entries.at[i, "method_label"]
+            entries.at[i, "method_label"] = f"{label[:-1]}, {shown})" if shown and label.endswith(")") \
+                else f"{label} ({shown})" if shown else label
+    dup = entries.duplicated(["block", "method_label"], keep=False) & (entries["method"] != ORACLE)
+    entries.loc[dup, "method_label"] += [f" [config {g}]" for g in entries.loc[dup, "group"]]
+    return entries
+
+
 def _relative(path: object, out: Path | None) -> str:
     if out is None:
         return str(path)
@@ -166,13 +189,7 @@ def dataset_table(results: pd.DataFrame, dataset: str, out: Path | None = None) 
     metrics = metric_columns(rows, TABLE_METRICS)
     entries = aggregate(rows, metrics)
     entries["method_label"] = [row_label(m, s) for m, s in zip(entries["method"], entries["sweep"], strict=True)]
-    # two experiments of one method and sweep (e.g. different --set overrides) keep apart by their variant
-    dup = entries.duplicated(["block", "method_label"], keep=False) & (entries["method"] != ORACLE)
-    entries.loc[dup, "method_label"] = [
-        f"{label} [{v or 'as shipped'}]" for label, v in zip(entries.loc[dup, "method_label"],
-                                                            entries.loc[dup, "overrides"], strict=True)]
-    dup = entries.duplicated(["block", "method_label"], keep=False) & (entries["method"] != ORACLE)
-    entries.loc[dup, "method_label"] += [f" [{g}]" for g in entries.loc[dup, "group"]]  # configs equal in text
+    entries = _distinct_labels(entries)
     entries = entries.assign(
         _order=[_method_order(m) for m in entries["method"]],
         _pid=entries["protocol_id"].astype(str), _budget=entries["budget"].fillna(""),

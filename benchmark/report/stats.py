@@ -84,8 +84,8 @@ def aggregate(results: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     frame: ``n_seeds``, ``seeds``, for every metric its mean (column ``M``), interval (``M_ci95``) and
     per-seed values (``M_values``), ``ci95_method``, mean cost columns, and the runs behind it
     (``run_ids``, ``run_dirs``, seed order). Oracle rows stay one entry each."""
-    columns = ["block", "kind", "dataset", "method", "group", "sweep", "budget", "overrides", "modified", "preset",
-               "status",
+    columns = ["block", "kind", "dataset", "method", "group", "sweep", "budget", "overrides", "modified",
+               "override_pairs", "preset", "status",
                "finished", *PROTOCOL_KEY, "n_seeds", "seeds", *[c for m in metrics for c in
                                                                 (m, f"{m}{CI_SUFFIX}", f"{m}_values")],
                "ci95_method", *COMPUTE_KEYS, "peak_mem_kind", "hardware", "run_ids", "run_dirs"]
@@ -100,7 +100,8 @@ def aggregate(results: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
         first = runs.iloc[0]
         n = len(runs)
         entry: dict[str, Any] = {k: first[k] for k in ("block", "kind", "dataset", "method", "group", "sweep",
-                                                       "budget", "overrides", "modified", "preset", *PROTOCOL_KEY)}
+                                                       "budget", "overrides", "modified", "override_pairs", "preset",
+                                                       *PROTOCOL_KEY)}
         entry["status"] = "finished" if (runs["status"] == "finished").all() else first["status"]
         entry["finished"] = max((f for f in runs["finished"] if isinstance(f, str)), default=None)
         oracle = first["method"] == ORACLE
@@ -166,8 +167,8 @@ def _seeds_phrase(na: int, nb: int) -> str:
 
 def verdict(block: pd.DataFrame, metric: str, labels: pd.Series) -> str:
     """One line on ``metric`` for one block: every pair of ranked entries, best mean first, as
-    ``A > B on M, p = ...`` (``>`` reads "better than") or ``A and B are not distinguishable on M with
-    n seeds (p = ...)``; entries with one seed are named as untestable."""
+    ``A > B on M, p = ...`` (``>`` reads "better than"; these first) or ``A and B are not distinguishable
+    on M with n seeds (p = ...)``; entries with one seed are named as untestable."""
     direction = DIRECTIONS.get(metric)
     measured = block[(block["method"] != ORACLE) & block[metric].notna()]
     name = metric if direction is None else f"{metric} ({'higher' if direction > 0 else 'lower'} is better)"
@@ -178,19 +179,20 @@ def verdict(block: pd.DataFrame, metric: str, labels: pd.Series) -> str:
     order = measured.sort_values(metric, ascending=direction < 0, kind="stable").index
     testable = [i for i in order if measured.at[i, "n_seeds"] >= 2]
     single = [i for i in order if measured.at[i, "n_seeds"] < 2]
-    clauses = []
+    clauses, ties = [], []  # the differences first, then the pairs no test separates
     for k, i in enumerate(testable):
         for j in testable[k + 1:]:
             a, b = measured.at[i, f"{metric}_values"], measured.at[j, f"{metric}_values"]
             p = welch_p(a, b)
             seeds = _seeds_phrase(int(measured.at[i, "n_seeds"]), int(measured.at[j, "n_seeds"]))
             if math.isnan(p):
-                clauses.append(f"{labels[i]} and {labels[j]} are identical on {metric} over {seeds}")
+                ties.append(f"{labels[i]} and {labels[j]} are identical on {metric} over {seeds}")
             elif p < ALPHA:
                 clauses.append(f"{labels[i]} > {labels[j]} on {metric}, {format_p(p)}")
             else:
-                clauses.append(f"{labels[i]} and {labels[j]} are not distinguishable on {metric} with {seeds} "
-                               f"({format_p(p)})")
+                ties.append(f"{labels[i]} and {labels[j]} are not distinguishable on {metric} with {seeds} "
+                            f"({format_p(p)})")
+    clauses += ties
     if single:
         names = ", ".join(str(labels[i]) for i in single)
         clauses.append(f"{names}: one seed, so no test is possible (train more seeds with --seeds)")
