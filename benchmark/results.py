@@ -134,7 +134,7 @@ def hardware_text(hardware: Any) -> str:
         return ""
     parts = [str(hardware[k]) for k in ("cpu", "gpu") if hardware.get(k)]
     if isinstance(hardware.get("threads"), int):
-        parts.append(f"{hardware['threads']} threads")
+        parts.append(f"{hardware['threads']} thread{'s' if hardware['threads'] != 1 else ''}")
     if hardware.get("device"):
         parts.append(str(hardware["device"]))
     return ", ".join(parts)

@@ -209,9 +209,9 @@ def test_metric_bars_draw_the_intervals(tmp_path):
     assert len(used) == 7  # six seeds and the oracle
 
 
-def curve(images: list[int], miou: list[float], fd: list[float]) -> pd.DataFrame:
+def curve(images: list[int], miou: list[float], fd: list[float], gflops: float = 3.25) -> pd.DataFrame:
     return pd.DataFrame({"stage": "main", "iteration": images, "images_seen": images,
-                         "tflops": [i * 3.25e-3 for i in images], "mIoU": miou, "FD-seg": fd,
+                         "tflops": [i * gflops * 1e-3 for i in images], "mIoU": miou, "FD-seg": fd,
                          "protocol_id": "synthetic-v1"})
 
 
@@ -235,6 +235,10 @@ def test_learning_curves_mean_over_seeds_with_a_t_band(tmp_path):
     half = scipy_half_width([30.0, 34.0])
     assert ys.min() == pytest.approx(32.0 - half) and ys.max() == pytest.approx(51.0 + scipy_half_width([50.0, 52.0]))
     assert list(miou_tflops.lines[0].get_xdata()) == pytest.approx([10 * 3.25e-3, 20 * 3.25e-3])
+    assert miou_tflops.get_xscale() == "linear"  # both methods' compute within 20x
+    write_run(tmp_path, "synthetic", "pix2pix", "tiny-s0", curve=curve(points, [20.0, 25.0], [9.0, 8.0], gflops=0.02))
+    fig, _ = learning_curves(collect_training_runs(tmp_path), "synthetic", "synthetic-v1")
+    assert fig.axes[1].get_xscale() == "log" and fig.axes[0].get_xscale() == "linear"
 
 
 def test_adam_vs_amm_from_a_sweep_draws_every_seed(tmp_path):

@@ -2,8 +2,9 @@
 (written by ``run --eval-every K``: ``stage, iteration, images_seen, tflops, <metric>..., protocol_id``).
 
 Panels: one row per metric (mIoU, FD-seg, and FID where measured), against training images seen (left)
-and measured training TFLOPs (right), so a ranking that flips along training, or one that holds per
-image but not per FLOP, is visible. One line per experiment (method + swept values, + budget when the
+and measured training TFLOPs (right; logarithmic when the runs' compute spans more than 20x, as the
+methods' GFLOPs per iteration do), so a ranking that flips along training, or one that holds per image
+but not per FLOP, is visible. One line per experiment (method + swept values, + budget when the
 runs declare different ones): the mean over its seeds at each evaluation point, and where several seeds
 reached that point a band of the 95% Student t interval over them (as the tables' intervals). Curves of
 different protocols are never drawn together: one figure per protocol.
@@ -25,6 +26,8 @@ from benchmark.report.tables import dataset_name
 CURVE_FILE = "curve.csv"
 CURVE_METRICS = ("mIoU", "FD-seg", "FID")
 X_AXES = {"images_seen": "training images seen", "tflops": "training TFLOPs (measured)"}
+#: the TFLOPs axis is logarithmic when its largest value exceeds its smallest by more than this
+LOG_X_RATIO = 20
 
 
 def read_curve(run_dir: Path) -> pd.DataFrame | None:
@@ -112,8 +115,13 @@ def learning_curves(runs: pd.DataFrame, dataset: str, protocol_id: str) -> tuple
             direction = DIRECTIONS.get(metric)
             better = "" if direction is None else f" ({'higher' if direction > 0 else 'lower'} is better)"
             ax.set_ylabel(f"{metric}{better}", fontsize=8)
-            ax.set_xlabel(X_AXES[x], fontsize=8)
-            ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
+            values = points[x].dropna()
+            if x == "tflops" and (values > 0).all() and values.max() > LOG_X_RATIO * values.min():
+                ax.set_xscale("log")  # methods' compute differs by orders of magnitude (pix2pix vs SPADE: ~130x)
+                ax.set_xlabel(f"{X_AXES[x]}, log scale", fontsize=8)
+            else:
+                ax.set_xlabel(X_AXES[x], fontsize=8)
+                ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
             ax.grid(alpha=0.3)
             if r == 0 and c == 0:
                 ax.legend(fontsize=7)
