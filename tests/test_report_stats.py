@@ -119,6 +119,9 @@ def test_table_means_intervals_ranks_and_verdicts(tmp_path):
     assert "± is the 95% Student t interval over seeds" in md and "bootstrap" not in md
     assert "| iterations | images seen | train s | GFLOP/it | TFLOP | params G (M) | peak MB (cpu_rss) |" in md
     assert "measured on: Test CPU @ 2.0GHz, 2 threads, cpu" in md
+    tex = paths[3].read_text()
+    assert f"SLNP-GAN & 3 & {np.mean(A):.1f} $\\pm$ {half:.1f} & 1 &" in tex
+    assert "SLNP-GAN \\textgreater{} SPADE on mIoU, p \\textless{} 0.001" in tex
 
 
 def test_one_seed_uses_the_records_bootstrap_interval_and_says_so(tmp_path):

@@ -322,7 +322,10 @@ def to_markdown(frame: pd.DataFrame, title: str, notes: Sequence[str] = ()) -> s
 
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  # OT1 fonts print < > | as other glyphs; the interval and bootstrap marks as math symbols
+                  "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}", "±": r"$\pm$",
+                  "†": r"$^\dagger$"}
 
 
 def latex_escape(text: str) -> str:
