@@ -113,3 +113,24 @@ def test_attention_figure_and_report(out):
     keys = {f.key for f in summary.figures}
     assert {"multimodal_folder", "attention_folder"} <= keys
     assert not [what for what, _ in summary.skipped if "attention" in what or "Multimodal" in what]
+
+
+def test_a_run_this_code_cannot_load_never_stops_the_report(out, tmp_path):
+    """A checkpoint of an older architecture (here: the config's width changed under it) is named with
+    the reason in the figures it would have been in; the report is still written."""
+    import shutil
+
+    other = tmp_path / "other"
+    for name in ("slnp", "pix2pix"):
+        shutil.copytree(out / "runs" / "folder" / name, other / "runs" / "folder" / name)
+    config = other / "runs" / "folder" / "slnp" / "tiny-0" / "config.json"
+    cfg = json.loads(config.read_text())
+    cfg["model"]["ngf1"] = 2 * cfg["model"]["ngf1"]
+    config.write_text(json.dumps(cfg))
+    summary = build_report(other, device="cpu")
+    skipped = dict(summary.skipped)
+    attention = skipped["SLNP-GAN attention, folder (seed 002 Fig. 12)"]
+    assert "tiny-0 cannot be loaded by this code (" in attention and "size mismatch" in attention
+    assert "slnp (tiny-0 cannot be loaded by this code" in \
+        skipped["Multimodal synthesis, folder (SPADE Fig. 9, seed 000 Fig. 5)"]
+    assert summary.index.is_file()

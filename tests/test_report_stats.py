@@ -279,3 +279,5 @@ def test_set_variants_of_one_method_are_named_by_what_differs(tmp_path):
     # the verdict says the difference first
     assert table.blocks[0].verdicts[0].startswith(
         "mIoU (higher is better): SLNP-GAN (optimizer.type=AMM) > SLNP-GAN (optimizer.type=Adam) on mIoU, p = ")
+    # --iters replaced the preset's schedule: the title does not claim the preset's
+    assert "each method at its own schedule (--iters)" in table.blocks[0].title

@@ -157,13 +157,16 @@ def budget_phrase(budget: str, rows: pd.DataFrame) -> str:
     methods = rows[rows["method"] != ORACLE]
     its = {label: v for label, v in zip(methods["method_label"], methods["iterations"], strict=True)
            if not math.isnan(v)}
+    # --iters / --set train.iters replace the preset's schedule: the title must not claim the preset's
+    schedule = "its own schedule (--iters)" if methods["overrides"].fillna("").str.contains(
+        r"(?:^|; )train\.iters=", regex=True).any() else "its preset schedule"
     if len(set(its.values())) > 1:
         listed = ", ".join(f"{label} {_thousands(v)}" for label, v in its.items())
-        return f"each method at its preset schedule (iterations differ: {listed})"
+        return f"each method at {schedule} (iterations differ: {listed})"
     if its:
-        return f"each method at its preset schedule ({_thousands(next(iter(its.values())))} iterations each; " \
+        return f"each method at {schedule} ({_thousands(next(iter(its.values())))} iterations each; " \
                f"no budget declared)"
-    return "each method at its preset schedule (no budget declared)"
+    return f"each method at {schedule} (no budget declared)"
 
 
 def protocol_phrase(row: pd.Series) -> str:

@@ -16,10 +16,11 @@ from benchmark.report.figures.common import (
     evaluation_split,
     has_checkpoint,
     label_image,
-    preferred_per_method,
+    load_run_method,
     show_image,
 )
 from benchmark.report.tables import dataset_name
+from benchmark.results import preferred_first
 from benchmark.visualize import to_uint8
 
 ATTENTION_SAMPLES = 2
@@ -28,15 +29,22 @@ ATTENTION_INSTANCES = 3
 
 def attention_figure(runs: pd.DataFrame, dataset: str, device: str | None = None) -> tuple[Figure, list[Path]]:
     """Seed 002 Fig. 12: SLNP-GAN's refiner attention. Per sample: label, generated image, and for the
-    largest instances the weight each attention region gives that instance (the instance outlined)."""
-    from benchmark.pipeline import load_trained
-
-    chosen = preferred_per_method(runs[(runs["dataset"] == dataset) & (runs["method"] == "slnp")],
-                                   has_checkpoint)
+    largest instances the weight each attention region gives that instance (the instance outlined).
+    The preferred slnp run this code can load is drawn."""
+    slnp = preferred_first(runs[(runs["dataset"] == dataset) & (runs["method"] == "slnp")])
+    chosen = [run for run in slnp.itertuples(index=False) if has_checkpoint(Path(run.run_dir))]
     if not chosen:
         raise FigureSkipped(f"no slnp run with a checkpoint on {dataset}")
-    run = chosen[0]
-    method, _, info = load_trained(Path(run.run_dir), device)
+    reasons = []
+    for run in chosen:
+        try:
+            method, _, info = load_run_method(Path(run.run_dir), device)
+            break
+        except FigureSkipped as exc:
+            reasons.append(str(exc))
+    else:
+        more = f" ({len(reasons) - 1} more slnp runs: the same)" if len(reasons) > 1 else ""
+        raise FigureSkipped(reasons[0] + more)
     split = evaluation_split(run.run_dir)
     n = min(ATTENTION_SAMPLES, len(split))
     batch = collate_samples([split[i] for i in range(n)], next(method.parameters()).device)

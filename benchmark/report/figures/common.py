@@ -126,6 +126,18 @@ def collate_samples(samples: Sequence[Mapping[str, Any]], device: torch.device) 
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
+def load_run_method(run_dir: Path, device: str | None) -> tuple[Any, Any, DataInfo]:
+    """:func:`benchmark.pipeline.load_trained`, a run this code cannot load (a checkpoint of an older
+    architecture, a config key since renamed) raising :class:`FigureSkipped` with the reason: one old
+    run must never stop a report."""
+    from benchmark.pipeline import load_trained
+
+    try:
+        return load_trained(Path(run_dir), device)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise FigureSkipped(f"{Path(run_dir).name} cannot be loaded by this code ({exc})") from exc
+
+
 def has_checkpoint(run_dir: Path) -> bool:
     return (run_dir / "checkpoints" / "latest.json").is_file()
 

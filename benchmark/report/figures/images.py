@@ -36,6 +36,7 @@ from benchmark.report.figures.common import (
     has_checkpoint,
     label_image,
     load_png,
+    load_run_method,
     method_color,
     preferred_per_method,
     show_image,
@@ -169,11 +170,9 @@ def _not_multimodal(method: str, cfg: Mapping[str, Any]) -> str:
 def multimodal_grid(runs: pd.DataFrame, dataset: str,
                     device: str | None = None) -> tuple[Figure, list[Path], str]:
     """SPADE Fig. 9 / seed 000 Fig. 5: one label map; per multimodal method a row of z draws (left out
-    when they do not differ visibly, see :data:`MIN_Z_SPREAD`) and, for style-guided methods, a row of
+    when they do not differ visibly, see :data:`MIN_RELATIVE_SPREAD`) and, for style-guided methods, a row of
     outputs under the style images shown on top. Returns the figure, the runs drawn and a note naming
-    every method left out and why."""
-    from benchmark.pipeline import load_trained
-
+    every method left out and why (also a run the code cannot load)."""
     candidates = preferred_per_method(runs[runs["dataset"] == dataset], has_checkpoint)
     if not candidates:
         raise FigureSkipped(f"no run on {dataset} has a checkpoint to generate from")
@@ -183,7 +182,11 @@ def multimodal_grid(runs: pd.DataFrame, dataset: str,
     split, style_images = None, None
     with torch.no_grad():
         for run in candidates:
-            method, cfg, _ = load_trained(Path(run.run_dir), device)
+            try:
+                method, cfg, _ = load_run_method(Path(run.run_dir), device)
+            except FigureSkipped as exc:
+                left_out.append(f"{run.method} ({exc})")
+                continue
             if not method.multimodal:
                 left_out.append(_not_multimodal(run.method, cfg))
                 continue
