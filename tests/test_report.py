@@ -460,6 +460,18 @@ def test_build_report_writes_tables_figures_and_page(tmp_path):
         assert what.replace("&", "&amp;") in page
 
 
+def test_a_new_report_removes_the_figures_of_the_last_one(tmp_path):
+    build_fake_results(tmp_path)
+    stale = [tmp_path / "figures" / name for name in ("metrics_folder_gone-protocol.png", "losses_gone.pdf")]
+    kept = tmp_path / "figures" / "my_notes.png"
+    for path in [*stale, kept]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"old")
+    summary = build_report(tmp_path)
+    assert not any(p.exists() for p in stale) and kept.exists()
+    assert all(p.exists() for record in summary.figures for p in record.paths)
+
+
 def test_report_of_an_empty_directory_lists_published_numbers_only(tmp_path):
     summary = build_report(tmp_path)
     assert summary.figures == [] and summary.runs == 0

@@ -142,4 +142,23 @@ def make_figures(out: Path, runs: pd.DataFrame, results: pd.DataFrame, *, device
         attempt(f"adam_vs_amm_{pair.dataset}{suffix}",
                 f"Adam vs AMM, {dataset_name(pair.dataset)}{suffix.replace('_', ' #')} (seed 002 Figs. 13-14)",
                 ADAM_CAPTION, pair.dataset, lambda p=pair: (optimizer_comparison(p), p.run_dirs))
+    _remove_stale(directory, figures)
     return figures, skipped
+
+
+#: the file-name stems of the figures make_figures writes (a figure of an earlier report starts with one)
+FIGURE_PREFIXES = ("losses_", "samples_", "multimodal_", "attention_", "metrics_", "learning_curves_",
+                   "adam_vs_amm_")
+
+
+def _remove_stale(directory: Path, figures: list[FigureRecord]) -> None:
+    """Delete the PNG/PDF of figures an earlier report wrote and this one did not (a run deleted, a
+    protocol key gone): a reader of ``<out>/figures/`` must not take them for current. Files that are not
+    report figures are left alone."""
+    if not directory.is_dir():
+        return
+    current = {p.resolve() for record in figures for p in record.paths}
+    for path in directory.iterdir():
+        if path.suffix in (".png", ".pdf") and path.name.startswith(FIGURE_PREFIXES) \
+                and path.resolve() not in current:
+            path.unlink(missing_ok=True)
