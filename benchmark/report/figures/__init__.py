@@ -112,10 +112,15 @@ def make_figures(out: Path, runs: pd.DataFrame, results: pd.DataFrame, *, device
             table = dataset_table(results, dataset, out)
         blocks = [] if table is None else table.blocks
         for block in blocks:
-            pid = block.rows["protocol_id"].iloc[0]
+            pid, budget = block.rows["protocol_id"].iloc[0], block.rows["budget"].iloc[0] or ""
             same = [b for b in blocks if b.rows["protocol_id"].iloc[0] == pid]
-            suffix = "" if len(same) == 1 else f"_{same.index(block) + 1}"
-            attempt(f"metrics_{dataset}_{pid}{suffix}", f"Metrics, {name}, {pid}{suffix.replace('_', ' #')}",
+            # blocks of one protocol id differ in budget (named) or in the rest of the protocol key (numbered)
+            same_budget = [b for b in same if (b.rows["budget"].iloc[0] or "") == budget]
+            suffix = (f"_{budget}" if budget else "") + \
+                (f"_{same_budget.index(block) + 1}" if len(same_budget) > 1 else "")
+            shown = f"{pid}, budget {budget}" if budget else pid
+            shown += f" #{same_budget.index(block) + 1}" if len(same_budget) > 1 else ""
+            attempt(f"metrics_{dataset}_{pid}{suffix}", f"Metrics, {name}, {shown}",
                     f"{block.title}. Bars: mean over seeds; error bars: 95% interval (black: t over seeds, grey "
                     f"dashed: bootstrap over the evaluation images of a single seed); dots: seeds; the dashed "
                     f"line is the oracle.", dataset, lambda t=table, b=block: metric_bars(t, b))
