@@ -391,10 +391,12 @@ def test_loss_curves_keep_training_stages_apart(tmp_path):
     fig = loss_curves(collect_training_runs(tmp_path), "synthetic")
     panels = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title().split("\n") for ax in panels] == [
-        ["SLNP-GAN (tiny-1), noise_prior", 'optimizer.type="Adam"'],
-        ["SLNP-GAN (tiny-1), main", 'optimizer.type="Adam"']]
+        ["SLNP-GAN (tiny-1, seed 0), noise_prior", 'optimizer.type="Adam"'],
+        ["SLNP-GAN (tiny-1, seed 0), main", 'optimizer.type="Adam"']]
     assert [line.get_label() for line in panels[0].lines] == ["VAE: VAE_rec + VAE_KLD"]
     assert [line.get_label() for line in panels[1].lines] == ["G: G_GAN0", "D: D_real0"]
+    # one style per network in every panel: solid G, dashed D, dotted VAE
+    assert [line.get_linestyle() for line in [*panels[0].lines, *panels[1].lines]] == [":", "-", "--"]
     assert list(panels[0].lines[0].get_ydata()) == [750.0, 690.0]  # summed terms, moving average of 1
 
 

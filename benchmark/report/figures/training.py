@@ -8,11 +8,19 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
+from benchmark.report.dataset_tables import row_label
 from benchmark.report.figures.common import FigureSkipped, grid_shape, method_color, smooth
-from benchmark.report.tables import dataset_name, paper_name
+from benchmark.report.tables import dataset_name
 
-#: line styles of the loss groups in a loss-curve panel (G, D, VAE, ...: the prefix of the loss name)
-GROUP_STYLES = ("-", "--", ":", "-.")
+#: line styles of the loss groups in a loss-curve panel (G, D, VAE, ...: the prefix of the loss name),
+#: fixed per network so that a dashed line is D in every panel
+GROUP_STYLES = {"G": "-", "D": "--", "VAE": ":"}
+OTHER_STYLE = "-."
+
+
+def group_style(group: str) -> str:
+    """The line style of a loss group (a network)."""
+    return GROUP_STYLES.get(group, OTHER_STYLE)
 LOG_META_COLUMNS = ("stage", "iteration", "it_per_s", "elapsed_s")
 
 
@@ -42,7 +50,8 @@ def loss_groups(log: pd.DataFrame) -> dict[str, list[str]]:
 
 def loss_curves(runs: pd.DataFrame, dataset: str) -> Figure:
     """One panel per run and training stage on ``dataset`` (stages apart: SLNP-GAN's VAE losses are
-    hundreds of times its GAN losses): each network's summed loss terms (solid G, dashed D, ...)."""
+    hundreds of times its GAN losses): each network's summed loss terms (solid G, dashed D, dotted VAE,
+    in every panel); titles name the swept values, the seed and any further ``--set`` values."""
     panels = []
     for run in runs[runs["dataset"] == dataset].itertuples(index=False):
         try:
@@ -57,15 +66,17 @@ def loss_curves(runs: pd.DataFrame, dataset: str) -> Figure:
     fig = Figure(figsize=(4.2 * cols, 3.0 * rows), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax, (run, stage, log) in zip(axes, panels, strict=False):
-        for style, (group, columns) in zip(GROUP_STYLES * 4, loss_groups(log).items(), strict=False):
+        for group, columns in loss_groups(log).items():
+            style = group_style(group)
             part = log[["iteration", *columns]].dropna(subset=columns, how="all")
             if part.empty:
                 continue
             ax.plot(part["iteration"], smooth(part[columns].sum(axis=1, min_count=1)), style,
                     color=method_color(run.method), label=f"{group}: {' + '.join(columns)}")
         variant = "\n" + textwrap.fill(run.overrides, 70) if isinstance(run.overrides, str) and run.overrides else ""
-        ax.set_title(f"{paper_name(run.method)} ({run.run_id}){', ' + stage if stage else ''}{variant}", fontsize=8,
-                     color=method_color(run.method))
+        seed = f", seed {run.seed}" if isinstance(run.seed, int) else ""
+        ax.set_title(f"{row_label(run.method, run.sweep or '')} ({run.run_id}{seed}){', ' + stage if stage else ''}"
+                     f"{variant}", fontsize=8, color=method_color(run.method))
         ax.set_xlabel("iteration")
         ax.set_ylabel("loss (moving average)")
         ax.legend(fontsize=6)
