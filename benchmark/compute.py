@@ -20,7 +20,9 @@ Decisions:
   stages keep their proportions (SLNP-GAN's noise prior 200 : main 1000 stays 1 : 5); the images and
   compute of every stage count, the noise prior's included. Rounding leaves each stage within half an
   iteration of its share; the manifest records the iterations and the budget actually spent. A budget
-  too small to give every stage one iteration is refused, naming the smallest that would.
+  too small to give every stage one iteration is refused, naming the smallest that would. Only iteration
+  counts scale: options counted in epochs (pix2pixHD's ``niter_fix_global``) keep their epochs, and the
+  learning-rate schedule keeps its shape over the new length.
 - **Peak memory**: on CUDA ``torch.cuda.max_memory_allocated`` (tensors only), reset at the start of the
   run. On CPU the peak resident set size (``VmHWM``) of the whole process, which Linux lets a process reset
   (``/proc/self/clear_refs``), so several runs in one ``run`` command each get their own peak; it includes
@@ -100,13 +102,19 @@ def images_per_iteration(cfg: Mapping[str, Any], world_size: int = 1) -> int:
     return int(cfg["train"]["batch_size"]) * int(world_size)
 
 
+def steps_per_epoch(train_set: Any, cfg: Mapping[str, Any], world_size: int = 1) -> int:
+    """Iterations per pass over the training split (the trainer's sampler drops the last partial batch)."""
+    return len(train_set) // images_per_iteration(cfg, world_size)
+
+
 # -- FLOPs ---------------------------------------------------------------------------------------------
 
 def measure_gflops(method: Method, cfg: Mapping[str, Any], batch: Mapping[str, Any],
-                   device: torch.device) -> dict[str, float]:
+                   device: torch.device, steps_per_epoch: int | None = None) -> dict[str, float]:
     """GFLOPs of one training step of each stage (per process), counted on a deep copy of ``method``.
 
-    ``batch``: the first training batch, on ``device``. RNG states are restored afterwards."""
+    ``batch``: the first training batch, on ``device``; ``steps_per_epoch``: what the trainer tells the
+    step context (methods counting epochs need it). RNG states are restored afterwards."""
     from benchmark.step import LocalStepContext
 
     rng = ckpt.rng_state()
@@ -121,7 +129,7 @@ def measure_gflops(method: Method, cfg: Mapping[str, Any], batch: Mapping[str, A
             networks = {n: getattr(probe, n) for n in probe.networks_for(stage)}
             ctx = LocalStepContext(optimizers, networks, device, cfg["train"].get("amp", "off"),
                                    cfg["train"].get("grad_clip"), stage)
-            ctx.iteration = 0
+            ctx.iteration, ctx.steps_per_epoch = 0, steps_per_epoch
             counter = FlopCounterMode(display=False)
             with counter, ctx.step_scope():
                 probe.train_step(dict(batch), ctx)
@@ -144,7 +152,7 @@ def measure_config(cfg: Mapping[str, Any], train_set: Any, device: torch.device)
         torch.manual_seed(int(cfg.get("seed", 0)))
         method = build_method(cfg, train_set.info).to(device)
         batch = first_batch(train_set, cfg, device)
-        return measure_gflops(method, cfg, batch, device)
+        return measure_gflops(method, cfg, batch, device, steps_per_epoch(train_set, cfg))
     finally:
         ckpt.set_rng_state(rng)
 
@@ -213,6 +221,10 @@ def apply_budget(cfg: Mapping[str, Any], budget: Budget, *, gflops: Mapping[str,
                           f"trains every stage is {need_text}")
     set_stage_iterations(cfg, iters)
     cfg["budget"] = budget.to_dict()
+    derivation = cfg["train"].get("epochs_derivation")
+    if isinstance(derivation, Mapping):  # a paper schedule in epochs: the budget's iterations win, say so
+        derivation["iters_overridden"] = int(cfg["train"]["iters"])
+        derivation["overridden_by"] = f"--budget {budget}"
     spent_images = sum(iters.values()) * per_image
     record: dict[str, Any] = {**budget.to_dict(), "preset_iterations": preset, "iterations": iters,
                               "scale": scale, "images": spent_images, "world_size": world_size}

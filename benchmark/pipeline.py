@@ -112,7 +112,8 @@ def train_run(cfg: Config, out: Path, *, resume: bool | None = None, device: str
                       device=device, dist_info=dist_info, progress=progress,
                       finalize_set=build_dataset(cfg["data"], "train", train=False))
     gflops = dict(gflops or previous.get("gflops_per_stage_per_process") or
-                  compute.measure_gflops(trainer.method, cfg, trainer.first_batch(), trainer.device))
+                  compute.measure_gflops(trainer.method, cfg, trainer.first_batch(), trainer.device,
+                                         compute.steps_per_epoch(train_set, cfg, dist_info.world_size)))
     if curve is not None:
         ref = ckpt.latest_checkpoint(run_dir / "checkpoints") if resuming else None
         trainer.evaluator = LearningCurve(curve, cfg, run_dir, iterations=iterations, gflops=gflops,
