@@ -249,6 +249,13 @@ def test_image_budget_scales_every_stage_by_one_factor():
     assert record["iterations"] == {"noise_prior": 20, "main": 100}  # 120 iterations x 4 images, 1 : 5 kept
     assert compute.stage_iterations(cfg) == {"noise_prior": 20, "main": 100}
     assert cfg["budget"] == {"kind": "images", "value": 480} and record["images"] == 480
+    # a paper schedule in epochs (SPADE Cityscapes: 200 epochs of 2975 images at batch 16): the budget's
+    # iterations win and the derivation record says so
+    paper = load_config("spade", "cityscapes", "paper")
+    assert compute.stage_iterations(paper) == {"main": 200 * (2975 // 16)}
+    assert compute.apply_budget(paper, compute.Budget.parse("images=160000"))["iterations"] == {"main": 10000}
+    assert paper["train"]["iters"] == 10000
+    assert paper["train"]["epochs_derivation"]["overridden_by"] == "--budget images=160000"
     with pytest.raises(ConfigError, match=r"no iteration.*smallest budget that trains every stage is images=12\b"):
         compute.apply_budget(load_config("slnp", "synthetic", "tiny", ["train.batch_size=4"]),
                              compute.Budget.parse("images=8"))
