@@ -447,7 +447,7 @@ def _eval_options(args: argparse.Namespace, seed: int | None = None) -> dict:
     """The evaluation harness's options; ``seed``: the run's (else ``--seed``)."""
     return {"device": args.device, "inception_weights": args.inception_weights,
             "segmenter_checkpoint": args.segmenter_checkpoint, "num_images": args.num_images,
-            "seed": args.seed if seed is None else seed}
+            "seed": args.seed if seed is None else seed, "lpips_weights": args.lpips_weights}
 
 
 def _report(out: Path, dataset: str | None) -> None:
@@ -529,16 +529,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_segmenter(args: argparse.Namespace) -> int:
-    from metrics.segmenters.train import train_for_protocol
+    from metrics.segmenters.train import compare_with_shipped, format_comparison, shipped_checkpoint, train_for_protocol
 
     data_cfg = _data_config(args, args.data_root)
     pid = evaluation.protocol_id(args.dataset, args.protocol)
     t0 = time.time()
     weights = train_for_protocol(pid, data_cfg, cache_dir=evaluation.cache_root(), device=args.device or "cpu",
-                                 log_every=0 if args.no_progress else 50)
+                                 progress=not args.no_progress)
     record = json.loads(weights.with_name("segmenter.json").read_text())
     print(f"segmenter for {pid}: {weights} (sha256 {record['sha256'][:12]}), real-image val mIoU "
           f"{100 * record['val_mIoU']:.1f}, accu {100 * record['val_accu']:.1f}, {time.time() - t0:.0f} s")
+    shipped = shipped_checkpoint(pid)
+    if shipped is not None:  # the protocol evaluates with the network SISBench ships: how close is this copy?
+        print(format_comparison(compare_with_shipped(weights, shipped, data_cfg, device=args.device or "cpu")))
     return 0
 
 
@@ -582,9 +585,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def _add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", default=None, help="evaluation protocol id (default: the dataset's; see `list`)")
     p.add_argument("--inception-weights", type=Path, default=None,
-                   help="local Inception weights for FID (pytorch-fid's pt_inception-2015-12-05 .pth)")
+                   help="local Inception weights for FID (torch-fidelity's weights-inception-2015-12-05-6726825d.pth)")
     p.add_argument("--segmenter-checkpoint", type=Path, default=None,
                    help="local checkpoint of the protocol's segmentation network")
+    p.add_argument("--lpips-weights", type=Path, default=None,
+                   help="local LPIPS backbone weights (torchvision's alexnet-owt-7be5be79.pth) for LPIPS diversity")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,9 @@ Decisions:
   G1 are untouched), so they have no rows; their images and compute count in ``images_seen`` and
   ``tflops``, which are cumulative over all stages (TFLOPs from the run's measured GFLOPs per iteration).
   ``iteration`` is the stage's own iteration.
+- **Point estimates**: a curve row has no bootstrap interval (resamples=0; on 100 synthetic images the
+  bootstrap takes 8x the scoring itself) and no LPIPS diversity (that needs K samples per label map);
+  ``metrics.json`` at the end of the run has both.
 - **Not in the config hash**: the curve does not change the weights, so the same run with and without a
   curve is one run (one row in the tables, not two). The cadence is fixed when a run starts (recorded in
   the manifest under ``curve``): a finished run without that curve cannot get one afterwards (the
@@ -113,7 +116,8 @@ class LearningCurve:
         limit = options["num_images"] if options["num_images"] is not None else protocol.num_images
         images = list(generated_images(method, self.cfg, split=protocol.split, num_images=limit,
                                        progress=False))
-        result = evaluate(protocol, generated=images, data_cfg=self.cfg["data"], **options)
+        result = evaluate(protocol, generated=images, data_cfg=self.cfg["data"], resamples=0, progress=False,
+                          **options)
         record = evaluation.to_record(result, kind="curve", method=self.cfg["method"],
                                       dataset=self.cfg["dataset"], preset=self.cfg.get("preset"), run_id=None)
         seen, tflops = compute.cumulative(self.iterations, self.gflops, stage, iteration,

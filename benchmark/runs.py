@@ -98,24 +98,12 @@ def update_manifest(run_dir: Path, **fields: Any) -> dict[str, Any]:
     return manifest
 
 
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``; elsewhere what :mod:`platform` knows)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() in ("model name", "Hardware", "cpu model") and value.strip():
-                return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def hardware(device: str | torch.device) -> dict[str, Any]:
-    """The manifest's ``hardware`` record: why numbers differ across machines (team contract keys)."""
-    dev = torch.device(device)
-    return {"cpu": cpu_model(), "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
-            "threads": torch.get_num_threads(), "device": str(dev), "platform": platform.platform(),
-            "cpu_count": os.cpu_count()}
+    """The manifest's ``hardware`` record: the evaluation harness's (same keys in manifests and metrics
+    records: cpu, gpu, threads, device, platform), plus the CPU count."""
+    from metrics.evaluate import hardware as harness_hardware
+
+    return {**harness_hardware(device), "cpu_count": os.cpu_count()}
 
 
 def start_run(run_dir: Path, cfg: Config, *, argv: list[str] | None = None, device: str = "cpu",

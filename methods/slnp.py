@@ -623,5 +623,9 @@ class SLNPGAN(Method):
             "g1_size": list(self.size1),
             "attention_grid": list(self.netG1.grid(self.size1)),
             "optimizer": self.cfg["optimizer"]["type"],
+            # for figure labels: which recurrence the name stands for (Table 1), not torch.optim.Adam
+            "optimizer_recurrence": (f"AMM, alpha {self.cfg['optimizer']['alpha']}"
+                                     if self.cfg["optimizer"]["type"] == "AMM" else
+                                     "Table 1 Adam: AMM's recurrence with alpha = 0 (delta inside the root)"),
             **{f"params_{name[3:]}": count_parameters(getattr(self, name)) for name in self.networks},
         }
