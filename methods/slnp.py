@@ -420,6 +420,8 @@ class SLNPGAN(Method):
     stages = ("noise_prior", "main")
     networks = ("netVAE", "netG0", "netG1", "netD0", "netD1")
     ema_networks = ("netG0", "netG1")
+    # generate() decodes and re-encodes z through the noise-prior VAE (Z_np = Enc(Dec(z))), then G0 and G1
+    generator_networks = ("netVAE", "netG0", "netG1")
     multimodal = True
 
     def __init__(self, cfg: Mapping[str, Any], data: DataInfo):
