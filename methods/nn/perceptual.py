@@ -18,7 +18,10 @@ Decisions:
   moved by ``.to()``, and they are not written into the checkpoints of the method that holds them;
 - every ReLU runs out of place, so pre-activation (``convX_Y``) outputs are not overwritten;
 - input is taken as given (SPADE and pix2pixHD feed [-1, 1] images without ImageNet normalisation);
-  ``normalize_input=True`` maps [-1, 1] to ImageNet-normalised inputs instead.
+  ``normalize_input=True`` maps [-1, 1] to ImageNet-normalised inputs instead;
+- ``VGGLoss(last_layer=...)`` keeps the loss's layers up to and including ``last_layer`` with their own
+  weights, and builds the network only that deep (a CPU preset's choice: on 64 px images relu1_1 ..
+  relu5_1 cost about 3 GFLOP per image and forward pass, relu1_1 .. relu2_1 about 0.47).
 """
 
 from __future__ import annotations
@@ -162,16 +165,31 @@ class VGG19Features(nn.Module):
         return [taken[i] for i in self.indices]
 
 
+def truncate_layers(layers: Sequence[str], layer_weights: Sequence[float],
+                    last_layer: str | None) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """``layers`` and their weights up to and including ``last_layer`` (None: all of them)."""
+    layers, layer_weights = tuple(layers), tuple(layer_weights)
+    if last_layer is None:
+        return layers, layer_weights
+    if last_layer not in layers:
+        raise ValueError(f"VGG loss last layer {last_layer!r} is not one of its layers; valid: "
+                         f"{', '.join(layers)}")
+    keep = layers.index(last_layer) + 1
+    return layers[:keep], layer_weights[:keep]
+
+
 class VGGLoss(nn.Module):
     """``sum_i w_i * L1(VGG_i(fake), VGG_i(real))`` over relu1_1 .. relu5_1 with w = 1/32 .. 1 (SPADE,
-    pix2pixHD); the real image's features carry no gradient. The method multiplies by ``lambda_vgg``."""
+    pix2pixHD); the real image's features carry no gradient. The method multiplies by ``lambda_vgg``.
+    ``last_layer`` (e.g. ``"relu2_1"``) drops the deeper terms and the network behind them."""
 
     def __init__(self, weights: str | None = "imagenet", layer_weights: Sequence[float] = SPADE_LAYER_WEIGHTS,
                  layers: Sequence[str] = SPADE_LAYERS, normalize_input: bool = False,
-                 option_name: str = "loss.vgg_weights"):
+                 option_name: str = "loss.vgg_weights", last_layer: str | None = None):
         super().__init__()
         if len(layer_weights) != len(layers):
             raise ValueError(f"{len(layer_weights)} layer weights for {len(layers)} layers")
+        layers, layer_weights = truncate_layers(layers, layer_weights, last_layer)
         self.vgg = VGG19Features(layers, weights, normalize_input, option_name)
         self.layer_weights = tuple(float(w) for w in layer_weights)
 
