@@ -329,9 +329,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 
     data_cfg = _data_config(args, args.root)
     report = check_dataset(data_cfg)
-    missing_root = [p for p in report.problems if p.kind == "missing_root"]
-    if missing_root:  # nothing to count or inspect: a one-sentence user error, not a report
-        raise DataCheckError(missing_root[:1], report.dataset)
+    if report.fatal:  # no root, no known layout, a split missing: a one-sentence user error, not a report
+        raise DataCheckError(report.fatal, report.dataset)
     print(report.format())
     return 0 if report.ok else 1
 

@@ -25,6 +25,8 @@ from typing import Any
 
 from mmengine.config import Config
 
+from benchmark.schedule import apply_epochs
+
 PRESETS = ("tiny", "paper")
 CONFIG_ROOT = Path(__file__).resolve().parent.parent / "configs"
 
@@ -124,6 +126,7 @@ def load_config(method: str, dataset: str, preset: str = "tiny", overrides: Sequ
     cfg["dataset"] = dataset
     cfg["preset"] = preset
     changed = apply_overrides(cfg, overrides)
+    apply_epochs(cfg, {key for key, _, _ in changed})   # paper schedules in epochs -> train.iters
     resolved = Config(cfg)
     resolved["_meta_"] = {"files": [_display(p, root.parent) for p in files],
                           "overrides": [[k, _plain(o), _plain(n)] for k, o, n in changed]}

@@ -55,6 +55,9 @@ class LocalStepContext:
         self.grad_clip = grad_clip
         self.stage = stage
         self.iteration = 0
+        # iterations per epoch of the training split (the trainer sets it; None outside a trainer), for
+        # methods whose schedule counts epochs (pix2pixHD's niter_fix_global)
+        self.steps_per_epoch: int | None = None
         self.distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
         # fp16 needs loss scaling, one scaler per optimizer so that a skipped D step does not skip G's.
         self.scalers = {name: torch.amp.GradScaler(self.device.type) for name in self.optimizers} \

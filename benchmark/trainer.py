@@ -327,6 +327,7 @@ class Trainer:
             if ema_names else None
         with ddp_wrapped(method, names, self.device, self.dist) as nets:
             ctx = LocalStepContext(optimizers, nets, self.device, self.amp, self.tcfg.get("grad_clip"), stage)
+            ctx.steps_per_epoch = len(self.train_set) // (int(self.tcfg["batch_size"]) * self.dist.world_size)
             if state is not None:
                 for n, o in optimizers.items():
                     o.load_state_dict(state["optimizers"][n])

@@ -34,6 +34,7 @@ class StepContext(Protocol):
     iteration: int  # 0-based iteration within the current stage
     stage: str
     device: torch.device
+    steps_per_epoch: int | None  # iterations per epoch of the training split (None outside a trainer)
 
     def autocast(self) -> AbstractContextManager: ...
 

@@ -22,10 +22,16 @@ loads with ``strict=True`` and gives the official outputs (tests/test_pix2pixhd.
 
 Decisions the paper or the official code leave open, taken here:
 
-- ``niter_fix_global`` counts iterations (the official code counts epochs). While it runs, the G forward
-  is built without the global part's parameters (``requires_grad`` off), so they get no gradient and Adam
-  skips them; afterwards they join with fresh Adam moments as in the official code, but the local branch
-  keeps its moments (the official code builds a new optimizer, resetting them too).
+- ``niter_fix_global`` counts epochs, as the official code (an epoch: ``ctx.steps_per_epoch``
+  iterations, which the trainer sets from the training split). While it runs, the G forward is built
+  without the global part's parameters (``requires_grad`` off), so they get no gradient and Adam skips
+  them (the official optimizer holds only the outermost local branch and E). At its end the official
+  ``update_fixed_params`` builds a new Adam over all of G (and E): every moment and step count starts
+  afresh, the local branch's too. Here G's Adam is reset in place at the first iteration after the
+  fixed epochs (``state.clear()``): the same parameters, betas and learning rate (the official new
+  Adam gets ``opt.lr``, and its end-of-epoch ``update_learning_rate`` sets the decayed rate in the same
+  step when the fix ends inside the decay), so the same arithmetic, with the trainer's schedulers and
+  checkpoints keeping their one optimizer object.
 - Discriminator: the shared :class:`methods.nn.discriminators.MultiscaleDiscriminator` (variant
   ``pix2pixhd``) drops the bias of convs followed by the affine-free InstanceNorm, which cancels it: the
   same function with fewer parameters; its keys are SPADE's, not the official ``scale{i}_layer{j}``
@@ -36,11 +42,12 @@ Decisions the paper or the official code leave open, taken here:
 - The class of a pooled region is its label (the official code decodes it from the Cityscapes id,
   ``id // 1000``); regions of the ignore label get zero features, and so do classes without clusters at
   inference (the official code leaves such pixels uninitialised).
-- k-means replaces scikit-learn's (not a dependency): k-means++ seeding from a fixed seed (without
-  scikit-learn's greedy local trials), ``n_init`` restarts, the lowest inertia kept;
-  ``min(n_samples, n_clusters)`` clusters per class over regions larger than 1/64 of the image, as the
-  official script. Cluster centres live in buffers, so checkpoints carry them. Until
-  :func:`fit_feature_clusters` has run, sampled features are zeros (with a warning).
+- feature clusters: scikit-learn's ``KMeans`` as the official ``encode_features.py`` calls it,
+  ``min(n_samples, n_clusters)`` centres per class over regions larger than 1/64 of the image,
+  ``random_state=0`` and ``n_init=10`` (the default of the scikit-learn of the official code; since 1.4
+  the default is one run), recorded in ``extra_info()["feature_clusters"]``. Cluster centres live in
+  buffers, so checkpoints carry them. Until :func:`fit_feature_clusters` has run, sampled features are
+  zeros (with a warning).
 - ``generate(z=...)`` takes a ``[B, num_classes]`` integer tensor choosing the cluster of every region of
   each class (reproducible multimodal outputs); without it each region draws its own cluster, as the
   official ``sample_features``. ``style`` is an image whose encoded features are used instead (the
@@ -296,59 +303,6 @@ def region_map(label: Tensor, instance: Tensor | None, num_classes: int, ignore_
     return instance.long() * (num_classes + 1) + label
 
 
-def kmeans(x: np.ndarray, n_clusters: int, *, n_init: int = 10, max_iter: int = 300, tol: float = 1e-4,
-           seed: int = 0) -> tuple[np.ndarray, np.ndarray, float]:
-    """Deterministic Lloyd k-means with k-means++ seeding: ``(centres [k, D], labels [N], inertia)``.
-
-    ``k = min(n_clusters, number of distinct points)``, so fewer samples than clusters give every distinct
-    point its own centre. Restarts draw from one seeded generator; the lowest inertia wins (scikit-learn's
-    ``KMeans(random_state=0)`` recipe, which the official ``encode_features.py`` calls). ``tol`` is
-    relative to the mean per-feature variance of ``x``, as scikit-learn's.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2 or len(x) == 0:
-        raise ValueError(f"kmeans needs a non-empty [N, D] array, got shape {x.shape}")
-    k = min(n_clusters, len(np.unique(x, axis=0)))
-    rng = np.random.default_rng(seed)
-    abs_tol = tol * float(np.mean(np.var(x, axis=0)))
-    best: tuple[np.ndarray, np.ndarray, float] | None = None
-    for _ in range(n_init):
-        centres = _kmeans_plus_plus(x, k, rng)
-        for _ in range(max_iter):
-            labels = _nearest(x, centres)
-            moved = centres.copy()
-            for j in range(k):
-                members = x[labels == j]
-                if len(members):  # an emptied cluster keeps its centre
-                    moved[j] = members.mean(axis=0)
-            shift = float(((moved - centres) ** 2).sum())
-            centres = moved
-            if shift <= abs_tol:
-                break
-        labels = _nearest(x, centres)
-        inertia = float(((x - centres[labels]) ** 2).sum())
-        if best is None or inertia < best[2]:
-            best = (centres, labels, inertia)
-    assert best is not None
-    return best
-
-
-def _nearest(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    return ((x[:, None, :] - centres[None]) ** 2).sum(-1).argmin(1)
-
-
-def _kmeans_plus_plus(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """k-means++ seeding (Arthur & Vassilvitskii 2007): each next centre drawn with probability
-    proportional to the squared distance to the nearest centre so far; already-chosen points have
-    probability 0, so with ``k`` <= the number of distinct points the centres are distinct."""
-    centres = [x[rng.integers(len(x))]]
-    d2 = ((x - centres[0]) ** 2).sum(1)
-    for _ in range(1, k):
-        centres.append(x[rng.choice(len(x), p=d2 / d2.sum())])
-        d2 = np.minimum(d2, ((x - centres[-1]) ** 2).sum(1))
-    return np.stack(centres)
-
-
 def region_features(features: Tensor, groups: Tensor, label: Tensor,
                     num_classes: int) -> tuple[Tensor, Tensor, Tensor]:
     """Per region of each sample: its pooled feature ``[R, C]``, its class ``[R]`` and its area as a fraction
@@ -365,14 +319,24 @@ def region_features(features: Tensor, groups: Tensor, label: Tensor,
     return feats, classes[keep], counts[keep].to(torch.float64) / (h * w)
 
 
+#: the official ``KMeans(n_clusters=..., random_state=0)`` with the defaults of the scikit-learn it ran on
+#: (n_init = 10 before scikit-learn 1.4, which changed the default to "auto", one run for k-means++)
+KMEANS_N_INIT = 10
+KMEANS_RANDOM_STATE = 0
+
+
 def cluster_features(features: Sequence[Tensor], classes: Sequence[Tensor], areas: Sequence[Tensor],
                      num_classes: int, n_clusters: int = 10, min_area: float = 1 / 64,
-                     seed: int = 0) -> dict[int, np.ndarray]:
-    """k-means centres per class of region features (the official ``encode_features.py``).
+                     seed: int = KMEANS_RANDOM_STATE) -> dict[int, np.ndarray]:
+    """scikit-learn k-means centres per class of region features (the official ``encode_features.py``).
 
     The official script keeps regions whose pixel count exceeds half of ``H*W // 32``, i.e. an area above
-    1/64 of the image (``min_area``); classes without such regions get no centres.
+    1/64 of the image (``min_area``); classes without such regions get no centres; a class with fewer
+    regions than ``n_clusters`` gets one centre per region (``min(n, n_clusters)``, as the official call).
+    Features are float64, as the official numpy arrays.
     """
+    from sklearn.cluster import KMeans
+
     feats = torch.cat(list(features)).double().cpu().numpy()
     cls = torch.cat(list(classes)).cpu().numpy()
     area = torch.cat(list(areas)).double().cpu().numpy()
@@ -380,7 +344,9 @@ def cluster_features(features: Sequence[Tensor], classes: Sequence[Tensor], area
     for c in range(num_classes):
         selected = feats[(cls == c) & (area > min_area)]
         if len(selected):
-            centres[c] = kmeans(selected, n_clusters, seed=seed)[0]
+            k = min(len(selected), n_clusters)
+            fit = KMeans(n_clusters=k, n_init=KMEANS_N_INIT, random_state=seed).fit(selected)
+            centres[c] = fit.cluster_centers_
     return centres
 
 
@@ -513,8 +479,20 @@ class Pix2PixHD(Method):
         g_params = list(self.netG.parameters())
         if self.features != "none":
             g_params += list(self.netE.parameters())
-        return {"G": build_optimizer(g_params, opt, "G"),
-                "D": build_optimizer(self.netD.parameters(), opt, "D")}
+        optimizers = {"G": build_optimizer(g_params, opt, "G"),
+                      "D": build_optimizer(self.netD.parameters(), opt, "D")}
+        self._optimizer_G = optimizers["G"]   # reset when niter_fix_global ends (official update_fixed_params)
+        return optimizers
+
+    def fix_global_iters(self, ctx: StepContext) -> int:
+        """Iterations of the ``niter_fix_global`` epochs (0 without a fixed phase)."""
+        if not self.niter_fix_global:
+            return 0
+        steps = getattr(ctx, "steps_per_epoch", None)
+        if not steps:
+            raise ValueError("model.niter_fix_global counts epochs, but the step context does not say how many "
+                             "iterations an epoch has (ctx.steps_per_epoch; the trainer sets it)")
+        return self.niter_fix_global * int(steps)
 
     def feature_matching(self, pred_fake: Sequence[Sequence[Tensor]],
                          pred_real: Sequence[Sequence[Tensor]]) -> Tensor:
@@ -542,7 +520,11 @@ class Pix2PixHD(Method):
         step on the same (detached) fake."""
         real = batch["image"]
         semantic = self.semantic(batch)
-        fixed = ctx.iteration < self.niter_fix_global
+        fix_iters = self.fix_global_iters(ctx)
+        fixed = ctx.iteration < fix_iters
+        if fix_iters and ctx.iteration == fix_iters:
+            # The official update_fixed_params: a new Adam over all of G (and E), no moment kept.
+            self._optimizer_G.state.clear()
         with ctx.autocast(), self._global_fixed(fixed):
             g_input = semantic
             if self.features != "none":
@@ -600,8 +582,12 @@ class Pix2PixHD(Method):
             info["vgg_weights"] = self.vgg_loss.weights_source
         if self.features != "none":
             counts = self.feature_cluster_counts
+            import sklearn
+
             info["feature_clusters"] = {"classes_with_clusters": int((counts > 0).sum()),
-                                        "clusters": int(counts.sum())}
+                                        "clusters": int(counts.sum()),
+                                        "kmeans": {"library": f"scikit-learn {sklearn.__version__}",
+                                                   "n_init": KMEANS_N_INIT, "random_state": KMEANS_RANDOM_STATE}}
         return info
 
     @classmethod

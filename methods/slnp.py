@@ -40,11 +40,15 @@ Stage ``main`` (``netG0``, ``netG1``, ``netD0``, ``netD1``):
 - residual blocks (G0 and G1): pre-activation ``BN -> ReLU -> [concat label] -> conv3x3 -> BN -> ReLU ->
   conv3x3`` plus an identity (1x1 conv when widths differ) shortcut; BatchNorm (``model.norm_G``);
   no spectral norm in G (the paper names none);
-- G1 at the output resolution. Enc(L1) = conv3x3 + BN + ReLU of the label to y0's width. Instances: one
-  per instance id where the batch has an instance map and ``model.use_instance``, else one per class
-  present; each instance's class is the majority label of its pixels; pixels without a class (the ignore
-  label when the dataset has no don't-care channel) belong to none. Keys = values = ``v_i`` =
-  learned class embedding + masked average of the 1x1-projected Enc(L1) features (``model.att_dim``;
+- G1 (Sec. 1.2.2, the paragraph of Eqs. 16-17: "G1's residual blocks take V, mu1 (L1 downsampled)
+  and G0's hidden features y0; upsampling then gives I1's hidden features y1, fed to a 3x3 conv"): its
+  residual blocks run at y0's resolution and one upsampling per halving leads to the output. Enc(L1) =
+  ``log2(g0_scale)`` x (conv3x3 stride 2 + BN + ReLU) of the high-resolution label to y0's size and width
+  (Eq. 16 adds it to y0). Instances: one per instance id where the batch has an instance map and
+  ``model.use_instance``, else one per class present; each instance's class is the majority label of
+  its pixels; pixels without a class (the ignore label when the dataset has no don't-care channel)
+  belong to none. Keys = values = ``v_i`` = learned class embedding + the instance's average of the
+  1x1-projected Enc(L1) features, each y0 pixel weighted by the instance's share of it (``model.att_dim``;
   Eq. 14 scores a region against ``v_i`` and Eq. 13 sums the same ``v_i``). Region queries: I0 and y0
   average-pooled on a grid of ``region_size`` = 16 output pixels per cell (16 x 16 regions at 256 px; the
   grid grows with the resolution), 1x1-projected to ``att_dim``. Weights w = softmax over the instances
@@ -53,20 +57,34 @@ Stage ``main`` (``netG0``, ``netG1``, ``netD0``, ``netD1``):
 - V (Eq. 15, "instance-level context vectors", the max over instances resolving overlaps): each
   instance's context is the average of the region contexts over its pixels, painted over its mask. A
   label or instance map gives every pixel one instance, so the max over the instances covering a pixel
-  is that instance's vector: V is computed as that selection (0 where no instance covers a pixel);
-- G1 input = concat(upsample(y0) + Enc(L1), V) -> conv3x3 to ``ngf1`` -> ``n_blocks_G1`` residual blocks
-  fed L1 -> ReLU(BN) -> conv3x3 -> tanh = I1 (Eqs. 16-17);
+  is that instance's vector (0 where no instance covers a pixel). The blocks take V at y0's resolution:
+  that full-resolution V area-averaged, computed as the instance contexts weighted by each instance's
+  share of every y0 pixel;
+- G1 trunk: concat(y0 + Enc(L1), V) -> conv3x3 to ``ngf1`` -> ``n_blocks_G1`` residual blocks fed L1
+  (resized to their size: mu1) -> ReLU(BN) -> per doubling (nearest x2 + conv3x3 + BN + ReLU) = y1 ->
+  conv3x3 -> tanh = I1 (Eqs. 16-17). The paper gives G1 no widths (Fig. 5(b) only draws it); Eq. 16's
+  sum pins Enc(L1) to y0's width (``ngf0`` = 64 at 128 px) and the trunk keeps that width (``ngf1`` =
+  64). Hence G1 is small next to G0 (0.76 M against 22.55 M parameters in the paper preset on
+  ADE20K): G0's bulk is its 512-wide blocks at 4-16 px and the seed Linear. The same holds for the
+  analogous refiner of pix2pixHD (official widths: local branch 0.32 M on a 182.5 M global generator
+  for Cityscapes' 36 input channels, counted with methods.pix2pixhd.build_generator);
 - D0, D1 (one architecture, Fig. 7): concat(image, semantic map) -> ``n_layers`` x (spectral-norm conv4x4
   stride 2 + LeakyReLU(0.2)), widths ``ndf`` doubling to ``8 ndf``; a spectral-norm Linear of the class
   histogram (the label embedding), tiled, enters by projection (Miyato & Koyama 2018): logit map =
   conv3x3(h) + <h, embed(hist)> per position; outputs the intermediate features and the patch logits.
   D0 judges I0 against the real image resized (area) to G0's resolution with L0; D1 judges I1 with L1;
-- losses: BCE-with-logits GAN on both scales (summed, Eq. 20) + ``lambda_feat`` = 10 x feature matching
-  (mean L1 over D's intermediate layers, Eq. 19) on both scales; one ``train_step`` updates G0 and G1
-  jointly (one optimizer "G") then D0 and D1 (optimizer "D") on the detached fakes of the same forward;
-- optimizers: ``optimizer.type`` = "AMM" (beta 0.9/0.999, delta 1e-8, alpha 0.9), lr G 1e-4, D 4e-4;
-  "Adam" selectable by config only (the paper's Figs. 13-14 comparison); the noise-prior VAE trains with
-  the same optimizer type at ``lr_VAE``;
+- losses: BCE-with-logits GAN on both scales (summed, Eq. 20) on D's patch logits only, + ``lambda_feat``
+  = 10 x feature matching (mean L1 over D's intermediate layers, Eq. 19) on both scales; one
+  ``train_step`` updates G0 and G1 jointly (one optimizer "G") then D0 and D1 (optimizer "D") on the
+  detached fakes of the same forward;
+- optimizers of stage ``main`` (G0+G1, D0+D1): ``optimizer.type`` = "AMM" (beta 0.9/0.999, delta 1e-8,
+  alpha 0.9), lr G 1e-4, D 4e-4; ``"Adam"`` is Table 1's Adam column, i.e. AMM's recurrence with
+  alpha = 0 (delta inside the square root), not ``torch.optim.Adam`` (eps outside the root: at
+  |g| = 1e-5 its first step is 10x larger), so the paper's Figs. 13-14 comparison changes the momentum
+  term and nothing else (:func:`methods.optim.amm.table1_optimizer`);
+- the noise-prior VAE always trains with AMM (the paper's optimizer; its betas, delta and alpha) at
+  ``lr_VAE``, whatever ``optimizer.type`` says: the Adam-vs-AMM comparison is about the adversarial
+  training, and both of its runs then start stage ``main`` from the same noise prior;
 - initialisation: PyTorch defaults (the paper names none).
 """
 
@@ -88,7 +106,7 @@ from methods.base import Method, StepContext, count_parameters
 from methods.nn.blocks import maybe_spectral
 from methods.nn.encoding import semantic_input
 from methods.nn.losses import GANLoss, feature_matching_loss, kl_divergence
-from methods.optim import build_optimizer
+from methods.optim.amm import TABLE1_TYPES, table1_optimizer
 from methods.spade import reparameterize
 
 NORMS = ("batch", "syncbatch", "instance")
@@ -284,21 +302,35 @@ def find_instances(onehot: Tensor, instance: Tensor | None) -> Instances:
 
 
 class AttentionRefiner(nn.Module):
-    """G1 (Sec. 1.2.2, Eqs. 13-17): region queries of (I0, y0) attend over the instances of L1; the
-    attention context, painted per instance (V), and ``upsample(y0) + Enc(L1)`` give I1."""
+    """G1 (Sec. 1.2.2, Eqs. 13-17): region queries of (I0, y0) attend over the instances of L1; at y0's
+    resolution, ``y0 + Enc(L1)`` and the instance-level context V enter residual blocks fed mu1 (L1
+    resized), which are then upsampled to the output resolution: y1; I1 = tanh(conv3x3(y1))."""
 
-    def __init__(self, semantic_nc: int, num_classes: int, y0_nc: int, ngf: int = 64, att_dim: int = 128,
-                 n_blocks: int = 3, region_size: int = 16, norm: str = "batch"):
+    def __init__(self, semantic_nc: int, num_classes: int, y0_nc: int, scale: int = 2, ngf: int = 64,
+                 att_dim: int = 128, n_blocks: int = 3, region_size: int = 16, norm: str = "batch"):
         super().__init__()
+        n_up = int(round(math.log2(scale)))
+        if scale < 2 or 2 ** n_up != scale:
+            raise ValueError(f"model.g0_scale must be a power of 2 (>= 2), got {scale}")
+        self.scale = scale
         self.region_size = region_size
-        self.label_encoder = nn.Sequential(nn.Conv2d(semantic_nc, y0_nc, 3, padding=1), make_norm(norm, y0_nc),
-                                           nn.ReLU())
+        # Enc(L1): the high-resolution label encoded down to y0's size and width (Eq. 16 adds the two).
+        enc: list[nn.Module] = []
+        for i in range(n_up):
+            enc += [nn.Conv2d(semantic_nc if i == 0 else y0_nc, y0_nc, 3, stride=2, padding=1),
+                    make_norm(norm, y0_nc), nn.ReLU()]
+        self.label_encoder = nn.Sequential(*enc)
         self.key_proj = nn.Conv2d(y0_nc, att_dim, 1)
         self.class_embed = nn.Embedding(num_classes, att_dim)
         self.query_proj = nn.Conv2d(3 + y0_nc, att_dim, 1)
         self.conv_in = nn.Conv2d(y0_nc + att_dim, ngf, 3, padding=1)
         self.blocks = nn.ModuleList(LabelResBlock(ngf, ngf, semantic_nc, norm) for _ in range(n_blocks))
         self.norm_out = make_norm(norm, ngf)
+        up: list[nn.Module] = []
+        for _ in range(n_up):
+            up += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(ngf, ngf, 3, padding=1),
+                   make_norm(norm, ngf), nn.ReLU()]
+        self.upsample = nn.Sequential(*up)
         self.conv_img = nn.Conv2d(ngf, 3, 3, padding=1)
 
     def grid(self, size: tuple[int, int]) -> tuple[int, int]:
@@ -306,31 +338,42 @@ class AttentionRefiner(nn.Module):
             raise ValueError(f"the output size {size} is not a multiple of model.region_size={self.region_size}")
         return size[0] // self.region_size, size[1] // self.region_size
 
-    def forward(self, seg: Tensor, instances: Instances, y0: Tensor, image0: Tensor) -> tuple[Tensor, Tensor]:
-        """``(I1, weights)``; ``weights`` ``[B, gh * gw, T]``: per region (row-major), over instances."""
-        size = seg.shape[2:]
-        gh, gw = self.grid(tuple(size))
+    def context(self, seg: Tensor, instances: Instances, y0: Tensor,
+                image0: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(Enc(L1), V, weights)``: the label encoding and V at y0's resolution, and the attention
+        ``weights`` ``[B, gh * gw, T]`` per region (row-major) over instances (Eqs. 13-15)."""
+        size = tuple(seg.shape[2:])
+        gh, gw = self.grid(size)
         enc = self.label_encoder(seg)
-        masks = instances.masks().flatten(2)                                      # [B, T, HW]
-        area = masks.sum(2, keepdim=True).clamp(min=1)
-        feats = self.key_proj(enc).flatten(2).transpose(1, 2)                      # [B, HW, A]
-        values = self.class_embed(instances.classes) + torch.bmm(masks, feats) / area   # [B, T, A]
+        full = instances.masks().to(enc.dtype)                                     # [B, T, H, W]
+        # Each instance's share of every pixel of y0's grid: the masks area-averaged to that grid.
+        low = F.avg_pool2d(full, self.scale).flatten(2)                            # [B, T, hw]
+        area = low.sum(2, keepdim=True).clamp(min=1e-12)
+        feats = self.key_proj(enc).flatten(2).transpose(1, 2)                      # [B, hw, A]
+        values = self.class_embed(instances.classes) + torch.bmm(low, feats) / area    # [B, T, A]
         pooled = F.adaptive_avg_pool2d(torch.cat([image0, y0], 1), (gh, gw))
         queries = self.query_proj(pooled).flatten(2).transpose(1, 2)               # [B, J, A]
         scores = torch.bmm(queries, values.transpose(1, 2))                        # [B, J, T]
         weights = scores.masked_fill(~instances.present.unsqueeze(1), float("-inf")).softmax(-1)
         region_context = torch.bmm(weights, values)                                # [B, J, A]
         # Each instance's context: the region contexts averaged over its pixels (its share of each cell).
-        share = F.adaptive_avg_pool2d(masks.view(-1, masks.shape[1], *size), (gh, gw)).flatten(2)  # [B, T, J]
+        share = F.adaptive_avg_pool2d(full, (gh, gw)).flatten(2)                   # [B, T, J]
         share = share / share.sum(2, keepdim=True).clamp(min=1e-12)
         instance_context = torch.bmm(share, region_context)                        # [B, T, A]
-        painted = torch.bmm(masks.transpose(1, 2), instance_context)               # [B, HW, A]
-        v = painted.transpose(1, 2).reshape(painted.shape[0], -1, *size)
-        up_y0 = F.interpolate(y0, size=size, mode="nearest")
-        x = self.conv_in(torch.cat([up_y0 + enc, v], 1))
+        # V (Eq. 15) at full resolution is each pixel's instance context; area-averaged to y0's grid it
+        # is the instance contexts weighted by the instances' shares of each pixel there.
+        painted = torch.bmm(low.transpose(1, 2), instance_context)                 # [B, hw, A]
+        v = painted.transpose(1, 2).reshape(painted.shape[0], -1, *enc.shape[2:])
+        return enc, v, weights
+
+    def forward(self, seg: Tensor, instances: Instances, y0: Tensor, image0: Tensor) -> tuple[Tensor, Tensor]:
+        """``(I1, weights)``; ``weights`` as :meth:`context`'s."""
+        enc, v, weights = self.context(seg, instances, y0, image0)
+        x = self.conv_in(torch.cat([y0 + enc, v], 1))
         for block in self.blocks:
-            x = block(x, seg)
-        return torch.tanh(self.conv_img(F.relu(self.norm_out(x)))), weights
+            x = block(x, seg)                     # the block resizes L1 to its size: mu1
+        y1 = self.upsample(F.relu(self.norm_out(x)))
+        return torch.tanh(self.conv_img(y1)), weights
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -388,6 +431,9 @@ class SLNPGAN(Method):
         scale = int(model["g0_scale"])
         if height % scale or width % scale:
             raise ValueError(f"image size {(height, width)} is not divisible by model.g0_scale={scale}")
+        if cfg["optimizer"]["type"] not in TABLE1_TYPES:    # refused before the noise-prior stage trains
+            raise ValueError(f"unknown optimizer.type {cfg['optimizer']['type']!r} for slnp; valid types: "
+                             f"{', '.join(TABLE1_TYPES)} (\"Adam\" is the paper's Table 1 Adam: AMM with alpha = 0)")
         self.size1 = (height, width)
         self.size0 = (height // scale, width // scale)
         self.z_dim = int(model["z_dim"])
@@ -397,8 +443,8 @@ class SLNPGAN(Method):
         self.netG0 = GlobalGenerator(self.semantic_nc, data.label_nc, self.size0, ngf=model["ngf0"],
                                      max_mult=model["max_mult"], z_dim=self.z_dim, emb_dim=model["emb_dim"],
                                      norm=model["norm_G"])
-        self.netG1 = AttentionRefiner(self.semantic_nc, data.label_nc, self.netG0.out_nc, ngf=model["ngf1"],
-                                      att_dim=model["att_dim"], n_blocks=model["n_blocks_G1"],
+        self.netG1 = AttentionRefiner(self.semantic_nc, data.label_nc, self.netG0.out_nc, scale=scale,
+                                      ngf=model["ngf1"], att_dim=model["att_dim"], n_blocks=model["n_blocks_G1"],
                                       region_size=model["region_size"], norm=model["norm_G"])
         self.netG1.grid(self.size1)
         self.netD0 = ProjectionPatchDiscriminator(self.semantic_nc, data.label_nc, d_cfg["ndf"], d_cfg["n_layers"],
@@ -441,14 +487,15 @@ class SLNPGAN(Method):
 
     def configure_optimizers(self, stage: str) -> dict[str, torch.optim.Optimizer]:
         opt_cfg = self.cfg["optimizer"]
-        if stage == "noise_prior":
-            return {"VAE": build_optimizer(self.netVAE.parameters(), opt_cfg, "VAE")}
+        if stage == "noise_prior":    # always AMM: optimizer.type is the adversarial stage's
+            return {"VAE": table1_optimizer(self.netVAE.parameters(), opt_cfg, "VAE", kind="AMM")}
         if stage != "main":
             raise ValueError(f"unknown stage {stage!r}; slnp's stages: {', '.join(self.stages)}")
-        return {"G": build_optimizer(itertools.chain(self.netG0.parameters(), self.netG1.parameters()),
-                                     opt_cfg, "G"),
-                "D": build_optimizer(itertools.chain(self.netD0.parameters(), self.netD1.parameters()),
-                                     opt_cfg, "D")}
+        kind = opt_cfg["type"]
+        return {"G": table1_optimizer(itertools.chain(self.netG0.parameters(), self.netG1.parameters()),
+                                      opt_cfg, "G", kind=kind),
+                "D": table1_optimizer(itertools.chain(self.netD0.parameters(), self.netD1.parameters()),
+                                      opt_cfg, "D", kind=kind)}
 
     # -- inputs ------------------------------------------------------------------------------------------
     def inputs(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
@@ -511,7 +558,9 @@ class SLNPGAN(Method):
             with ctx.frozen("netD0"), ctx.frozen("netD1"):
                 for k, net, real, seg, hist in scales:
                     pred_fake, pred_real = self._discriminate(net, fakes[k], real, seg, hist)
-                    g_losses[f"G_GAN{k}"] = self.gan_loss(pred_fake, True, for_discriminator=False)
+                    # D returns [features..., logits]: BCE reads the logits only (a flat list would be
+                    # taken as scales by GANLoss); feature matching reads the features.
+                    g_losses[f"G_GAN{k}"] = self.gan_loss(pred_fake[-1], True, for_discriminator=False)
                     if self.lambda_feat > 0:
                         g_losses[f"G_feat{k}"] = feature_matching_loss(pred_fake, pred_real, self.lambda_feat)
         ctx.backward(g_losses, "G")
@@ -521,8 +570,8 @@ class SLNPGAN(Method):
         with ctx.autocast():
             for k, net, real, seg, hist in scales:
                 pred_fake, pred_real = self._discriminate(net, fakes[k].detach(), real, seg, hist)
-                d_losses[f"D_fake{k}"] = self.gan_loss(pred_fake, False)
-                d_losses[f"D_real{k}"] = self.gan_loss(pred_real, True)
+                d_losses[f"D_fake{k}"] = self.gan_loss(pred_fake[-1], False)
+                d_losses[f"D_real{k}"] = self.gan_loss(pred_real[-1], True)
         ctx.backward(d_losses, "D")
         ctx.step("D")
         return {k: float(v.detach()) for k, v in {**g_losses, **d_losses}.items()}

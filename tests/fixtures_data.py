@@ -1,7 +1,9 @@
-"""Writers of tiny dataset trees in each official layout, for the dataset and data-check tests.
+"""Writers of tiny dataset trees in each accepted layout, for the dataset and data-check tests.
 
 Every writer takes a directory, writes a few small images with random content and returns the dataset
 root. Labels hold a few random ids in horizontal bands so that crops and flips change them visibly.
+File names follow the real datasets' (pix2pixHD's sample data: ``datasets/cityscapes/{train,test}_*``
+with ``aachen_000000_000019_leftImg8bit.png`` and ``frankfurt_000000_000576_gtFine_labelIds.png``).
 """
 
 from __future__ import annotations
@@ -86,6 +88,70 @@ def write_ade20k(root: Path, count: int = 2) -> Path:
     return root
 
 
+def write_folder_dirs(root: Path, dirs: dict[str, tuple[str, str, str | None]], num_classes: int = 4,
+                      count: int = 3, image_ext: str = ".jpg") -> Path:
+    """Images, labels and (where the name is not None) instance maps of each split in directories of any
+    name under ``root`` -- SPADE's ``custom`` mode (``--image_dir``, ``--label_dir``, ``--instance_dir``)."""
+    for split, (images, labels, instances) in dirs.items():
+        for i in range(count):
+            stem = f"{split}_{i:03d}"
+            write_image(root / images / f"{stem}{image_ext}", seed=i)
+            write_label(root / labels / f"{stem}.png", list(range(num_classes)), seed=i)
+            if instances is not None:
+                write_label(root / instances / f"{stem}.png", [0, 1, 2], seed=i + 7)
+    return root
+
+
+#: SPADE custom-mode directories of the fixtures: split -> (images, labels, instances)
+CUSTOM_DIRS = {"train": ("photos/train", "annotations/train_maps", "inst/train"),
+               "val": ("photos/held_out", "annotations/held_out_maps", "inst/held_out")}
+
+
+def write_prefixed(root: Path, splits: tuple[str, ...] = ("train", "test"), num_classes: int = 4,
+                   count: int = 2) -> Path:
+    """pix2pixHD's "own dataset" layout: ``<split>_img``, ``<split>_label``, ``<split>_inst`` plus
+    ``dataset.json``."""
+    for split in splits:
+        for i in range(count):
+            write_image(root / f"{split}_img" / f"{i:04d}.png", seed=i)
+            write_label(root / f"{split}_label" / f"{i:04d}.png", list(range(num_classes)), seed=i)
+            write_label(root / f"{split}_inst" / f"{i:04d}.png", [0, 1, 2], seed=i + 7)
+    (root / "dataset.json").write_text(json.dumps({"num_classes": num_classes}))
+    return root
+
+
+def write_cityscapes_pix2pixhd(root: Path, count: int = 2, test_img: bool = True,
+                               splits: tuple[str, ...] = ("train", "test")) -> Path:
+    """pix2pixHD's ``datasets/cityscapes``: ``{train,test}_{img,label,inst}`` holding Cityscapes' files
+    (Aachen for train, Frankfurt for test, as its sample data); ``test_img=False`` is the sample data as
+    shipped (test labels and instance maps only)."""
+    for split in splits:
+        for i in range(count):
+            city = "frankfurt" if split == "test" else "aachen"
+            key = f"{city}_{i:06d}_000019"
+            if split != "test" or test_img:
+                write_image(root / f"{split}_img" / f"{key}_leftImg8bit.png", size=(32, 16), seed=i)
+            write_label(root / f"{split}_label" / f"{key}_gtFine_labelIds.png", [0, 7, 26, 33], size=(32, 16),
+                        seed=i)
+            write_label(root / f"{split}_inst" / f"{key}_gtFine_instanceIds.png", [7, 26001, 26002],
+                        size=(32, 16), seed=i, dtype=np.uint16)
+    return root
+
+
+def write_ade20k_spade(root: Path, count: int = 2) -> Path:
+    """SPADE's ADE20K layout: ``ADE_*.jpg`` images next to their ``ADE_*.png`` annotations in one folder,
+    plus ``sceneCategories.txt``; image 1 of each split is outdoor (``highway``)."""
+    scenes = []
+    for tag in ("train", "val"):
+        for i in range(count):
+            stem = f"ADE_{tag}_{i + 1:08d}"
+            write_image(root / f"{stem}.jpg", seed=i)
+            write_label(root / f"{stem}.png", [0, 1, 150], seed=i)
+            scenes.append(f"{stem} {'highway' if i == 0 else 'bedroom'}")
+    (root / "sceneCategories.txt").write_text("\n".join(scenes) + "\n")
+    return root
+
+
 def write_cityscapes(root: Path, count: int = 2) -> Path:
     """``leftImg8bit`` and ``gtFine`` (labelIds, 16-bit instanceIds) for two cities per split."""
     for split in ("train", "val"):
@@ -105,8 +171,9 @@ def write_cityscapes(root: Path, count: int = 2) -> Path:
 CELEBA_FIXTURE = {0: ("000010.jpg", 0), 1: ("000020.jpg", 0), 2: ("162800.jpg", 1), 3: ("190000.jpg", 2)}
 
 
-def write_celebamask_hq(root: Path, partition: bool = True) -> Path:
-    """CelebA-HQ-img (32 px), part masks (16 px) where nose overlaps skin and hair, mapping and partition."""
+def write_celebamask_hq(root: Path, partition: bool = True, partition_dir: Path | None = None) -> Path:
+    """CelebA-HQ-img (32 px), part masks (16 px) where nose overlaps skin and hair, mapping and partition
+    (CelebA's ``list_eval_partition.txt``, written to ``partition_dir``, default ``root``)."""
     mapping = ["idx orig_idx orig_file"]
     eval_lines = []
     for idx, (orig, code) in CELEBA_FIXTURE.items():
@@ -121,5 +188,13 @@ def write_celebamask_hq(root: Path, partition: bool = True) -> Path:
         eval_lines.append(f"{orig} {code}")
     (root / "CelebA-HQ-to-CelebA-mapping.txt").write_text("\n".join(mapping) + "\n")
     if partition:
-        (root / "list_eval_partition.txt").write_text("\n".join(eval_lines) + "\n")
+        ((partition_dir or root) / "list_eval_partition.txt").write_text("\n".join(eval_lines) + "\n")
+    return root
+
+
+def write_celebamask_hq_unpacked(root: Path) -> Path:
+    """The archive unpacked where it was downloaded: ``root/CelebAMask-HQ/...`` with CelebA's partition file
+    beside that folder, in ``root``; returns ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    write_celebamask_hq(root / "CelebAMask-HQ", partition_dir=root)
     return root

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from methods.optim import build_optimizer
-from methods.optim.amm import AMM
+from methods.optim.amm import AMM, table1_optimizer
 
 # A small non-quadratic objective with a gradient known in closed form, so the reference needs no autograd:
 # f(theta) = sum_i a_i (theta_i - c_i)^2 + sin(theta_i); its gradient shrinks towards the optimum, which
@@ -95,6 +95,66 @@ def test_first_step_is_lr_times_adam_direction():
     # m_hat = g and v_hat = g^2 at t = 1, so P_1 = lr * g / sqrt(g^2 + delta).
     expected = torch.tensor(THETA0, dtype=torch.float64) - 0.01 * g / (g * g + 1e-8).sqrt()
     assert torch.allclose(theta.detach(), expected, rtol=0, atol=1e-15)
+
+
+def table1_adam_reference(steps: int, lr: float, betas: tuple[float, float], delta: float) -> list[list[float]]:
+    """Table 1's Adam column with Python floats: ``theta_t = theta_{t-1} - lr * m_hat / sqrt(v_hat + delta)``."""
+    b1, b2 = betas
+    theta = list(THETA0)
+    m = [0.0] * len(theta)
+    v = [0.0] * len(theta)
+    path = []
+    for t in range(1, steps + 1):
+        for i in range(len(theta)):
+            g = 2 * A[i] * (theta[i] - C[i]) + math.cos(theta[i])
+            m[i] = b1 * m[i] + (1 - b1) * g
+            v[i] = b2 * v[i] + (1 - b2) * g * g
+            theta[i] = theta[i] - lr * (m[i] / (1 - b1 ** t)) / math.sqrt(v[i] / (1 - b2 ** t) + delta)
+        path.append(list(theta))
+    return path
+
+
+@pytest.mark.parametrize("delta", [1e-8, 1e-2])
+def test_table1_adam_is_amm_with_alpha_zero_and_matches_the_adam_column(delta):
+    cfg = dict(type="Adam", lr_G=0.05, betas=(0.9, 0.999), delta=delta, alpha=0.9)
+    paths = []
+    for opt_of in (lambda th: table1_optimizer([th], cfg, "G", kind="Adam"),
+                   lambda th: AMM([th], lr=0.05, betas=(0.9, 0.999), delta=delta, alpha=0.0)):
+        theta = torch.tensor(THETA0, dtype=torch.float64, requires_grad=True)
+        opt = opt_of(theta)
+        assert type(opt) is AMM and opt.param_groups[0]["alpha"] == 0.0
+        paths.append(run_amm(opt, theta, 200))
+    assert paths[0] == paths[1]                       # the same arithmetic, bit for bit
+    want = table1_adam_reference(200, 0.05, (0.9, 0.999), delta)
+    # float64 throughout; the gradient's rounding differs from the reference's (autograd vs the closed
+    # form), a few ulps per step that the 200 steps cannot amplify beyond 1e-10.
+    assert torch.allclose(torch.tensor(paths[0]), torch.tensor(want), rtol=0, atol=1e-10)
+    # ... and AMM's momentum (alpha 0.9) takes another path.
+    theta = torch.tensor(THETA0, dtype=torch.float64, requires_grad=True)
+    amm_path = run_amm(table1_optimizer([theta], cfg, "G", kind="AMM"), theta, 200)
+    assert (torch.tensor(amm_path[-1]) - torch.tensor(want[-1])).abs().max() > 1e-3
+
+
+def test_table1_adam_first_step_is_not_torch_adams():
+    """At |g| = 1e-5 and delta = 1e-8, Table 1's first step is lr * g / sqrt(g^2 + delta) ~ 0.0995 lr;
+    torch.optim.Adam's is lr * g / (|g| + eps) ~ 0.999 lr: ten times larger."""
+    steps = {}
+    for name in ("table1", "torch"):
+        p = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+        opt = (table1_optimizer([p], dict(lr_G=1e-3, delta=1e-8), "G", kind="Adam") if name == "table1"
+               else torch.optim.Adam([p], lr=1e-3, eps=1e-8))
+        p.grad = torch.full_like(p, 1e-5)
+        opt.step()
+        steps[name] = -float(p.detach())
+    assert steps["table1"] == pytest.approx(1e-3 * 1e-5 / math.sqrt(1e-10 + 1e-8), rel=1e-12)
+    assert steps["torch"] / steps["table1"] == pytest.approx(10.04, abs=0.01)
+
+
+@pytest.mark.parametrize("bad", [dict(kind="SGD"), dict(which="E")])
+def test_table1_optimizer_refuses_unknown_type_or_missing_rate(bad):
+    args = dict(kind="Adam", which="G") | bad
+    with pytest.raises(ValueError, match="optimizer"):
+        table1_optimizer([torch.nn.Parameter(torch.zeros(1))], dict(lr_G=1e-4), args["which"], kind=args["kind"])
 
 
 def _serialised(state: dict) -> dict:

@@ -90,8 +90,10 @@ def test_missing_root_names_path_and_flag(tmp_path):
 def test_missing_split_directory_and_empty_split(tmp_path):
     root = fx.write_folder(tmp_path / "f")
     err = check_error(folder_cfg(root), "test")
-    assert {p.kind for p in err.problems} == {"missing_dir", "empty_split"}
+    # a missing directory is the whole story: not also "the split is empty"
+    assert [p.kind for p in err.problems] == ["missing_dir"]
     assert str(root / "test" / "images") in str(err)
+    assert_one_sentence(str(err))
     (root / "empty" / "images").mkdir(parents=True)
     (root / "empty" / "labels").mkdir()
     assert [p.kind for p in check_error(folder_cfg(root), "empty").problems] == ["empty_split"]
@@ -119,7 +121,8 @@ def test_report_collects_every_split(tmp_path):
     report = check_dataset(folder_cfg(root, splits=("train", "val", "test")))
     assert not report.ok
     assert report.counts == {"train": 3, "val": 2, "test": 0}
-    assert {p.kind for p in report.problems} == {"bad_ids", "missing_dir", "empty_split"}
+    assert {p.kind for p in report.problems} == {"bad_ids", "missing_dir"}
+    assert [p.kind for p in report.fatal] == ["missing_dir"]
     assert len(report.class_histogram["train"]) == 4 and all(report.class_histogram["train"])
     text = report.format()
     assert "train: 3 samples" in text and str(root / "val" / "labels" / "s00.png") in text

@@ -223,3 +223,73 @@ def test_crop_and_flip_move_image_and_label_together(tmp_path):
         crops.add(int(s["label"].min()))
         flips.add(bool(s["label"][0, 1] < s["label"][0, 0]))
     assert len(crops) > 2 and flips == {True, False}
+
+
+# -- layouts: pix2pixHD's, SPADE's, the dataset folder or its parent ------------------------------------------
+
+def test_cityscapes_pix2pixhd_layout_reads_test_as_val(tmp_path):
+    root = fx.write_cityscapes_pix2pixhd(tmp_path / "cs")
+    # a whole gtFine city folder copied into train_label: only the labelIds files are label maps
+    fx.write_label(root / "train_label" / "aachen_000000_000019_gtFine_color.png", [0, 1], size=(32, 16))
+    cfg = dict(type="cityscapes", root=str(root), load_size=32, crop_size=32)
+    info = dataset_info(cfg)
+    assert info.extra["layout"]["name"] == "pix2pixhd" and info.extra["layout"]["split_dirs"] == {"val": "test"}
+    val = build_dataset(cfg, "val")
+    assert val.info == info and len(val) == 2
+    for s in val.samples:
+        key = "_".join(s.image.name.split("_")[:3])
+        assert key.startswith("frankfurt_") and s.image.parent.name == "test_img"
+        assert s.label == root / "test_label" / f"{key}_gtFine_labelIds.png"
+        assert s.instance == root / "test_inst" / f"{key}_gtFine_instanceIds.png"
+    assert int(val[0]["instance"].max()) > 255  # 16-bit instance ids survive loading
+    train = build_dataset(cfg, "train")
+    assert [s.label.name for s in train.samples] == [f"aachen_00000{i}_000019_gtFine_labelIds.png" for i in (0, 1)]
+    assert build_dataset(cfg, "test").samples == val.samples
+    # where the tree has val_* directories, val reads them
+    fx.write_cityscapes_pix2pixhd(root, splits=("val",), count=1)
+    assert len(build_dataset(cfg, "val")) == 1 and "split_dirs" not in dataset_info(cfg).extra["layout"]
+
+
+def test_dataset_info_without_a_root_needs_no_files():
+    """Methods configure themselves from the info (official checkpoints, say) before any data is there."""
+    info = dataset_info(dict(type="cityscapes"))
+    assert info.num_classes == 35 and "layout" not in info.extra
+
+
+@pytest.mark.parametrize("dataset, write, inner", [
+    ("coco_stuff", fx.write_coco_spade, "coco_stuff"),
+    ("coco_stuff", fx.write_coco_official, "cocostuff"),
+    ("cityscapes", fx.write_cityscapes, "cityscapes"),
+    ("cityscapes", fx.write_cityscapes_pix2pixhd, "cityscapes"),
+    ("ade20k", fx.write_ade20k_spade, "ADE20K"),
+])
+def test_the_parent_of_the_dataset_folder_is_accepted(dataset, write, inner, tmp_path):
+    folder = write(tmp_path / "data" / inner)
+    (tmp_path / "data" / "unrelated").mkdir()
+    extra = dict(load_size=32, crop_size=32) if dataset == "cityscapes" else dict(load_size=20, crop_size=16)
+    direct = build_dataset(dict(type=dataset, root=str(folder), **extra), "train")
+    parent = build_dataset(dict(type=dataset, root=str(tmp_path / "data"), **extra), "train")
+    assert parent.root == folder and parent.samples == direct.samples and len(parent) > 0
+    assert parent.info == direct.info
+
+
+def test_celebamask_hq_partition_file_beside_the_archive_folder(tmp_path):
+    root = fx.write_celebamask_hq_unpacked(tmp_path / "celeba")
+    cfg = dict(type="celebamask_hq", root=str(root), label_cache=str(tmp_path / "labels"), load_size=16,
+               crop_size=16)
+    splits = {s: [p.image.stem for p in build_dataset(cfg, s).samples] for s in ("train", "val", "test")}
+    assert splits == {"train": ["0", "1"], "val": ["2"], "test": ["3"]}
+    assert build_dataset(cfg, "train").root == root / "CelebAMask-HQ"
+    # the same tree read from the archive folder itself: same label cache (keyed by the folder), same splits
+    inner = dict(cfg, root=str(root / "CelebAMask-HQ"))
+    assert [p.image.stem for p in build_dataset(inner, "test").samples] == ["3"]
+
+
+def test_ade20k_spade_layout_shifts_ids(tmp_path):
+    root = fx.write_ade20k_spade(tmp_path / "ade")
+    cfg = dict(type="ade20k", root=str(root), load_size=24, crop_size=24, flip=False)
+    ds = build_dataset(cfg, "val", train=False)
+    assert [s.image.name for s in ds.samples] == ["ADE_val_00000001.jpg", "ADE_val_00000002.jpg"]
+    assert set(ds[0]["label"].unique().tolist()) == {255, 0, 149}
+    outdoor = build_dataset({**cfg, "type": "ade20k_outdoor"}, "train")
+    assert [s.image.stem for s in outdoor.samples] == ["ADE_train_00000001"]

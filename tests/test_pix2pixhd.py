@@ -26,7 +26,6 @@ from methods.pix2pixhd import (
     build_generator,
     cluster_features,
     fit_feature_clusters,
-    kmeans,
     load_global_into_local,
     load_official_generator,
     region_average,
@@ -258,22 +257,32 @@ def test_region_average_matches_a_per_region_loop():
     assert torch.allclose(feats.grad, torch.ones_like(feats))
 
 
-def test_kmeans_is_deterministic_and_finds_separated_clusters():
+def test_clusters_are_official_sklearn_kmeans(monkeypatch):
+    """cluster_features calls scikit-learn's KMeans as the official encode_features.py with the defaults
+    of its scikit-learn: n_clusters min(n, 10), n_init 10, random_state 0; separated clusters are found."""
+    import sklearn.cluster
+
+    calls = []
+    real = sklearn.cluster.KMeans
+
+    def recording(**kwargs):
+        calls.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(sklearn.cluster, "KMeans", recording)
     rng = np.random.default_rng(0)
-    centres = np.array([[0.0, 0.0, 0.0], [5.0, 5.0, 0.0], [0.0, 5.0, 5.0]])
-    x = np.concatenate([c + 0.1 * rng.standard_normal((30, 3)) for c in centres])
-    found, labels, _ = kmeans(x, 3)
-    again, _, _ = kmeans(x, 3)
-    assert np.array_equal(found, again)
-    assert np.allclose(np.sort(found, axis=0), np.sort(centres, axis=0), atol=0.1)
-    assert len(set(labels[:30])) == len(set(labels[30:60])) == 1 and len(set(labels)) == 3
-
-
-def test_kmeans_with_fewer_samples_than_clusters():
-    x = np.array([[1.0, 2.0], [1.0, 2.0], [3.0, 4.0]])
-    found, _, inertia = kmeans(x, 10)
-    assert found.shape == (2, 2) and inertia == 0.0
-    assert {tuple(c) for c in found} == {(1.0, 2.0), (3.0, 4.0)}
+    truth = np.array([[0.0, 0.0, 0.0], [5.0, 5.0, 0.0], [0.0, 5.0, 5.0]])
+    x = np.concatenate([c + 0.1 * rng.standard_normal((30, 3)) for c in truth])
+    feats = torch.from_numpy(np.concatenate([x, x[:4]]))
+    classes = torch.tensor([0] * 90 + [1] * 4)
+    centres = cluster_features([feats], [classes], [torch.full((94,), 0.5)], num_classes=2, n_clusters=3)
+    assert calls == [dict(n_clusters=3, n_init=10, random_state=0), dict(n_clusters=3, n_init=10, random_state=0)]
+    assert np.allclose(np.sort(centres[0], axis=0), np.sort(truth, axis=0), atol=0.1)
+    again = cluster_features([feats], [classes], [torch.full((94,), 0.5)], num_classes=2, n_clusters=3)
+    assert all(np.array_equal(centres[c], again[c]) for c in centres)
+    calls.clear()
+    few = cluster_features([feats[:2]], [classes[:2]], [torch.full((2,), 0.5)], num_classes=2, n_clusters=10)
+    assert calls == [dict(n_clusters=2, n_init=10, random_state=0)] and few[0].shape == (2, 3)
 
 
 def test_cluster_features_per_class_with_area_threshold():
@@ -299,6 +308,8 @@ def test_fit_feature_clusters_and_sample_from_them():
     assert set(centres) == present
     counts = method.feature_cluster_counts
     assert all(counts[c] == len(centres[c]) <= 2 for c in present)
+    record = method.extra_info()["feature_clusters"]["kmeans"]
+    assert record["library"].startswith("scikit-learn ") and (record["n_init"], record["random_state"]) == (10, 0)
     state = method.state_dict()
     assert torch.equal(state["feature_centers"][0, :int(counts[0])].double(),
                        torch.from_numpy(centres[0]).to(state["feature_centers"]).double())
@@ -336,13 +347,83 @@ def test_one_train_step_updates_g_and_d():
         assert any(v for k, v in changed.items() if k.startswith(net + ".")), net
 
 
-def test_niter_fix_global_trains_only_the_local_branch_first():
+def test_niter_fix_global_counts_epochs_then_restarts_g_adam():
+    """niter_fix_global = 2 epochs of 3 iterations: iterations 0-5 train only the outermost local branch;
+    iteration 6 trains all of G with a fresh Adam (official update_fixed_params): every G parameter's
+    Adam step count is 1 after it, and its update is a first Adam step."""
     torch.manual_seed(0)
     method = Pix2PixHD(_config(netG="local", ngf=4, n_downsample_global=2, n_blocks_global=1,
-                               niter_fix_global=1), DATA)
-    _, changed = _step(method, _batch(), iteration=0)
-    assert not any(v for k, v in changed.items() if k.startswith("netG.model."))
-    assert all(v for k, v in changed.items() if k.startswith("netG.model1_") and k.endswith("weight"))
+                               niter_fix_global=2), DATA)
+    optimizers = method.configure_optimizers("main")
+    ctx = LocalStepContext(optimizers, {n: getattr(method, n) for n in method.networks_for("main")})
+    ctx.steps_per_epoch = 3
+    opt_g = optimizers["G"]
+    fixed_ids = {id(p) for p in method.netG.global_parameters()}
+    params = dict(method.netG.named_parameters())
+    global_names = {k for k, p in params.items() if id(p) in fixed_ids}
+    assert global_names and all(k.startswith("model.") for k in global_names)
+    for it in range(7):
+        ctx.iteration = it
+        before = {k: v.detach().clone() for k, v in params.items()}
+        grads: dict = {}
+
+        def record(opt, args, kwargs, grads=grads):
+            grads.update({k: p.grad.clone() for k, p in params.items() if p.grad is not None})
+
+        hook = opt_g.register_step_pre_hook(record)
+        method.train_step(_batch(seed=it), ctx)
+        hook.remove()
+        moved = {k for k, v in params.items() if not torch.equal(before[k], v)}
+        if it < 6:
+            assert not moved & global_names, it
+            assert {k for k in params if k.startswith("model1_") and k.endswith("weight")} <= moved
+            assert max(int(opt_g.state[params[k]]["step"]) for k in params if k.startswith("model1_")) == it + 1
+        else:
+            assert {k for k in global_names if k.endswith("weight")} <= moved
+            assert {int(opt_g.state[p]["step"]) for p in params.values()} == {1}
+            # A fresh Adam's first step: lr * g / (|g| + eps) (bias corrections cancel), local weights too.
+            for k in ("model1_1.1.weight", "model.1.weight"):
+                g = grads[k]
+                want = before[k] - 2e-4 * g / (g.abs() + 1e-8)
+                # float32 Adam arithmetic on O(0.1) weights and 2e-4 steps: a few ulps of the weight.
+                assert torch.allclose(params[k].detach(), want, rtol=0, atol=1e-7), k
     assert all(p.requires_grad for p in method.parameters())
-    _, changed = _step(method, _batch(), iteration=1)
-    assert all(v for k, v in changed.items() if k.startswith("netG.model.") and k.endswith("weight"))
+
+
+def test_niter_fix_global_needs_the_epoch_length():
+    method = Pix2PixHD(_config(netG="local", ngf=4, n_downsample_global=2, n_blocks_global=1,
+                               niter_fix_global=1), DATA)
+    ctx = LocalStepContext(method.configure_optimizers("main"), {n: getattr(method, n) for n in method.networks})
+    with pytest.raises(ValueError, match="counts epochs"):
+        method.train_step(_batch(), ctx)
+
+
+def test_niter_fix_global_through_the_trainer(tmp_path):
+    """End to end: the trainer's epoch (4 images at batch 2: 2 iterations) reaches the method; with
+    niter_fix_global = 1 the global generator is still at its initial weights after iteration 2 and moves
+    at iteration 3, and G's Adam then counts from 1."""
+    from benchmark.config import load_config
+    from benchmark.datasets import build_dataset
+    from benchmark.trainer import Trainer
+
+    cfg = load_config("pix2pixhd", "synthetic", "tiny", [
+        "data.num_train=4", "data.num_val=2", "train.batch_size=2", "train.iters=3", "loss.lambda_vgg=0.0",
+        "model.netG='local'", "model.niter_fix_global=1", "train.checkpoint_interval=1000",
+        "train.sample_interval=1000"])
+    ds = build_dataset(cfg["data"], "train")
+    trainer = Trainer(cfg, tmp_path / "run", train_set=ds, info=ds.info, progress=False)
+    method = trainer.method
+    global_params = method.netG.global_parameters()
+    seen = []
+    inner = method.train_step
+
+    def step(batch, ctx):
+        seen.append((ctx.iteration, ctx.steps_per_epoch, [p.detach().clone() for p in global_params]))
+        return inner(batch, ctx)
+
+    method.train_step = step
+    trainer.train()
+    assert [(it, spe) for it, spe, _ in seen] == [(0, 2), (1, 2), (2, 2)]
+    assert all(torch.equal(a, b) for a, b in zip(seen[0][2], seen[2][2], strict=True))   # fixed for 2 iterations
+    assert any(not torch.equal(a, b.detach()) for a, b in zip(seen[2][2], global_params, strict=True))
+    assert {int(s["step"]) for s in method._optimizer_G.state.values()} == {1}

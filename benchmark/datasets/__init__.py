@@ -13,18 +13,11 @@ from typing import Any
 
 from benchmark.datasets import ade20k, celebamask_hq, cityscapes, coco_stuff, folder, synthetic  # noqa: F401
 from benchmark.datasets.base import DataInfo, SISDataset
-from benchmark.datasets.check import DataCheckError, DataReport, check_dataset
-from benchmark.registry import DATASETS
+from benchmark.datasets.check import DataReport, check_dataset, dataset_class
+from benchmark.datasets.common import DataCheckError, Layout
 
-__all__ = ["DataCheckError", "DataInfo", "DataReport", "SISDataset", "build_dataset", "check_dataset",
-           "dataset_class", "dataset_info"]
-
-
-def dataset_class(data_cfg: Mapping[str, Any]) -> type[SISDataset]:
-    """The registered class named by ``data_cfg["type"]``."""
-    if "type" not in data_cfg or not data_cfg["type"]:
-        raise ValueError(f"the data config needs a 'type' (one of {', '.join(DATASETS.names())})")
-    return DATASETS.get(str(data_cfg["type"]))
+__all__ = ["DataCheckError", "DataInfo", "DataReport", "Layout", "SISDataset", "build_dataset",
+           "check_dataset", "dataset_class", "dataset_info"]
 
 
 def build_dataset(data_cfg: Mapping[str, Any], split: str, *, train: bool | None = None) -> SISDataset:

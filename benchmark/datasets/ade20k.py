@@ -1,11 +1,18 @@
 """``ade20k`` and ``ade20k_outdoor``: the MIT Scene Parsing benchmark (ADEChallengeData2016, 150 classes).
 
-Layout (``data.root`` may name ``ADEChallengeData2016`` or the directory holding it)::
+Two layouts, detected from the tree (``data check`` says which); ``data.root`` may name the dataset folder
+or the directory holding it:
 
-    ADEChallengeData2016/images/training/ADE_train_*.jpg
-    ADEChallengeData2016/images/validation/ADE_val_*.jpg
-    ADEChallengeData2016/annotations/{training,validation}/*.png
-    ADEChallengeData2016/sceneCategories.txt           ("ADE_train_00000001 airport_terminal" per line)
+- **the unzipped ADEChallengeData2016.zip**::
+
+      ADEChallengeData2016/images/training/ADE_train_*.jpg
+      ADEChallengeData2016/images/validation/ADE_val_*.jpg
+      ADEChallengeData2016/annotations/{training,validation}/*.png
+      ADEChallengeData2016/sceneCategories.txt         ("ADE_train_00000001 airport_terminal" per line)
+
+- **SPADE's**: its README has the jpg images and png annotations put in one directory
+  (``ADE_train_*.jpg`` next to ``ADE_train_*.png``; ``ADE_val_*`` for ``val``), which its
+  ``data/ade20k_dataset.py`` tells apart by name. ``sceneCategories.txt`` there too for ADE20K-outdoor.
 
 Label files hold 0 for "other / unlabeled" and 1..150 for the classes. As in SPADE
 (``data/ade20k_dataset.py``), ids are shifted down by one: classes are **0..149 and raw 0 becomes 255**,
@@ -30,16 +37,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 from benchmark.datasets.base import DataInfo
-from benchmark.datasets.check import DataCheckError, make_problem
+from benchmark.datasets.common import DataCheckError, make_problem
 from benchmark.datasets.folder import default_palette
 from benchmark.datasets.paired import (
+    LayoutSpec,
     PairedDataset,
     Scan,
     keyed,
     list_files,
     missing_dirs,
     pair_files,
-    require_root,
 )
 from benchmark.registry import DATASETS
 
@@ -64,6 +71,12 @@ CLASS_NAMES = (
 IGNORE_INDEX = 255
 SPLIT_DIRS = {"train": "training", "val": "validation"}
 SCENE_FILE = "sceneCategories.txt"
+SCENE_PARSING = LayoutSpec("scene_parsing", "images/ + annotations/ with training/ and validation/ "
+                                            "(ADEChallengeData2016)",
+                           ("images/training", "images/validation", "annotations/training",
+                            "annotations/validation"))
+SPADE_FLAT = LayoutSpec("spade", "ADE_train_*.jpg next to ADE_train_*.png in one folder (SPADE's)",
+                        ("ADE_train_*.jpg", "ADE_val_*.jpg"))
 
 #: scene categories (besides every ``*_outdoor`` one) that make an image part of ADE20K-outdoor
 OUTDOOR_SCENES = frozenset({
@@ -101,29 +114,36 @@ class ADE20KDataset(PairedDataset):
 
     name = "ade20k"
     description = "ADE20K / SceneParsing150, 150 classes (+ don't care), SPADE's label - 1 convention"
-
-    @classmethod
-    def locate_root(cls, cfg: Mapping[str, Any]) -> Path:
-        root = require_root(cls.name, cfg["root"])
-        return root / "ADEChallengeData2016" if (root / "ADEChallengeData2016").is_dir() else root
+    layouts = (SCENE_PARSING, SPADE_FLAT)
 
     @classmethod
     def data_info(cls, cfg: Mapping[str, Any]) -> DataInfo:
-        return DataInfo(name=cls.name, num_classes=len(CLASS_NAMES), ignore_index=IGNORE_INDEX,
-                        class_names=CLASS_NAMES, palette=default_palette(len(CLASS_NAMES)),
-                        has_instance=False, image_size=cls.output_size(cfg), contain_dontcare_label=True)
+        return cls.with_layout(DataInfo(
+            name=cls.name, num_classes=len(CLASS_NAMES), ignore_index=IGNORE_INDEX, class_names=CLASS_NAMES,
+            palette=default_palette(len(CLASS_NAMES)), has_instance=False, image_size=cls.output_size(cfg),
+            contain_dontcare_label=True), cfg)
 
     def select(self, root: Path, split: str) -> set[str] | None:
         """Names of the images to keep; None keeps all."""
         return None
 
     def scan(self, root: Path, split: str) -> Scan:
-        sub = SPLIT_DIRS.get(split, split)
-        images_dir, labels_dir = root / "images" / sub, root / "annotations" / sub
-        if problems := missing_dirs(split, (images_dir, labels_dir)):
-            return Scan(problems=problems)
-        images = keyed(list_files(images_dir, (".jpg", ".jpeg", ".png")))
-        labels = keyed(list_files(labels_dir, (".png",)))
+        if self.layout.name == SPADE_FLAT.name:
+            images = keyed(p for p in root.glob(f"ADE_{split}_*.jpg") if p.is_file())
+            labels = keyed(p for p in root.glob(f"ADE_{split}_*.png") if p.is_file())
+            if not images and not labels:
+                return Scan(problems=[make_problem(
+                    "missing_split", split, [str(root)],
+                    f"ade20k in SPADE's one-folder layout has no split '{split}' (no ADE_{split}_*.jpg or "
+                    f"ADE_{split}_*.png)", "add its files, or set data.splits and data.eval_split to the "
+                    "splits it has")])
+        else:
+            sub = SPLIT_DIRS.get(split, split)
+            images_dir, labels_dir = root / "images" / sub, root / "annotations" / sub
+            if problems := missing_dirs(split, (images_dir, labels_dir)):
+                return Scan(problems=problems)
+            images = keyed(list_files(images_dir, (".jpg", ".jpeg", ".png")))
+            labels = keyed(list_files(labels_dir, (".png",)))
         keep = self.select(root, split)
         if keep is not None:
             images = {k: v for k, v in images.items() if k in keep}
@@ -148,7 +168,7 @@ class ADE20KOutdoorDataset(ADE20KDataset):
     def data_info(cls, cfg: Mapping[str, Any]) -> DataInfo:
         info = super().data_info(cfg)
         rule = f"list {cfg['outdoor_list']}" if cfg["outdoor_list"] else f"{SCENE_FILE} scene rule"
-        return replace(info, name=cls.name, extra={"outdoor_selection": rule})
+        return replace(info, name=cls.name, extra={**info.extra, "outdoor_selection": rule})
 
     def select(self, root: Path, split: str) -> set[str] | None:
         if self.cfg["outdoor_list"]:

@@ -2,10 +2,15 @@
 
 Layout (the unzipped ``CelebAMask-HQ.zip`` plus CelebA's partition file)::
 
-    <root>/CelebA-HQ-img/<idx>.jpg                               1024x1024, idx 0..29999
-    <root>/CelebAMask-HQ-mask-anno/<idx // 2000>/<idx:05d>_<part>.png   512x512 binary part masks
-    <root>/CelebA-HQ-to-CelebA-mapping.txt                        "idx orig_idx orig_file" per line
-    <root>/list_eval_partition.txt                  CelebA's "000001.jpg 0" (0 train, 1 val, 2 test)
+    CelebAMask-HQ/CelebA-HQ-img/<idx>.jpg                               1024x1024, idx 0..29999
+    CelebAMask-HQ/CelebAMask-HQ-mask-anno/<idx // 2000>/<idx:05d>_<part>.png   512x512 binary part masks
+    CelebAMask-HQ/CelebA-HQ-to-CelebA-mapping.txt                 "idx orig_idx orig_file" per line
+    CelebAMask-HQ/list_eval_partition.txt           CelebA's "000001.jpg 0" (0 train, 1 val, 2 test)
+
+``data.root`` may name ``CelebAMask-HQ/`` (whatever it is called) or the directory the archive was unpacked
+in. ``list_eval_partition.txt`` comes with CelebA, not with the archive: it is looked for in the dataset
+folder, then in the data root given (so it can sit next to ``CelebAMask-HQ/``), unless
+``data.partition_file`` names it; ``data check`` prints which file (or rule) gave the splits.
 
 **Label maps.** The part masks are combined as the dataset's own ``face_parsing/Data_preprocessing/
 g_mask.py`` does: background 0, then the parts in the order of :data:`PARTS` painted over each other
@@ -36,8 +41,8 @@ import numpy as np
 from PIL import Image
 
 from benchmark.datasets.base import DataInfo
-from benchmark.datasets.check import DataCheckError, make_problem
-from benchmark.datasets.paired import PairedDataset, Scan, cache_root, missing_dirs, pair_files
+from benchmark.datasets.common import DataCheckError, Layout, config_error, make_problem
+from benchmark.datasets.paired import LayoutSpec, PairedDataset, Scan, cache_root, missing_dirs, pair_files
 from benchmark.registry import DATASETS
 
 #: part mask names in the order g_mask.py paints them; part k gets label id k + 1
@@ -55,6 +60,8 @@ PARTITION_FILE = "list_eval_partition.txt"
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 #: bump when the combination rule changes (part of the label cache key)
 COMBINE_VERSION = 1
+ARCHIVE = LayoutSpec("archive", "CelebA-HQ-img/ + CelebAMask-HQ-mask-anno/ + CelebA-HQ-to-CelebA-mapping.txt "
+                                "(the unzipped CelebAMask-HQ.zip)", (IMAGE_DIR, MASK_DIR, MAPPING_FILE))
 
 
 def combine_parts(parts: Mapping[str, Path]) -> np.ndarray:
@@ -159,15 +166,36 @@ class CelebAMaskHQDataset(PairedDataset):
                                                 load_size=256, crop_size=256, partition_file=None,
                                                 label_cache=None)
 
+    layouts = (ARCHIVE,)
+
     @classmethod
     def data_info(cls, cfg: Mapping[str, Any]) -> DataInfo:
-        return DataInfo(name=cls.name, num_classes=len(CLASS_NAMES), ignore_index=None,
-                        class_names=CLASS_NAMES, palette=PALETTE, has_instance=False,
-                        image_size=cls.output_size(cfg))
+        return cls.with_layout(DataInfo(name=cls.name, num_classes=len(CLASS_NAMES), ignore_index=None,
+                                        class_names=CLASS_NAMES, palette=PALETTE, has_instance=False,
+                                        image_size=cls.output_size(cfg)), cfg)
 
-    def _partition_path(self, root: Path) -> Path:
-        given = self.cfg["partition_file"]
-        return Path(given).expanduser() if given else root / PARTITION_FILE
+    @classmethod
+    def partition_path(cls, cfg: Mapping[str, Any], directory: Path) -> Path | None:
+        """CelebA's partition file: ``data.partition_file``, else in the dataset folder, else in the data
+        root given (its parent, when the root holds ``CelebAMask-HQ/``); None when there is none."""
+        if cfg["partition_file"]:
+            return Path(cfg["partition_file"]).expanduser()
+        for base in (directory, Path(cfg["root"]).expanduser()):
+            if (base / PARTITION_FILE).is_file():
+                return base / PARTITION_FILE
+        return None
+
+    @classmethod
+    def make_layout(cls, spec: LayoutSpec, directory: Path, cfg: Mapping[str, Any]) -> Layout:
+        part = cls.partition_path(cfg, directory)
+        if cfg["partition_file"] and not part.is_file():
+            raise DataCheckError([make_problem(
+                "missing_file", None, [str(part)], "the CelebA partition file data.partition_file names does "
+                "not exist", "fix the path or set data.partition_file=None")], cls.name)
+        note = (f"splits: CelebA's partition in {part}" if part is not None and part.is_file() else
+                f"splits: no {PARTITION_FILE} (looked in {directory} and the data root): g_partition.py's "
+                f"thresholds on the CelebA index are used instead")
+        return Layout(spec.name, directory, spec.looks_for, notes=(note,))
 
     def _label_cache(self, root: Path) -> Path:
         if self.cfg["label_cache"]:
@@ -177,10 +205,11 @@ class CelebAMaskHQDataset(PairedDataset):
 
     def scan(self, root: Path, split: str) -> Scan:
         if split not in SPLIT_CODES:
-            raise ValueError(f"celebamask_hq has splits {', '.join(SPLIT_CODES)}, not {split!r}")
+            raise config_error(self.name, f"celebamask_hq has no split {split!r}",
+                               f"use {', '.join(SPLIT_CODES)} in data.splits and data.eval_split")
         if problems := missing_dirs(split, (root / IMAGE_DIR, root / MASK_DIR)):
             return Scan(problems=problems)
-        members = [idx for idx, code in read_partition(root, self._partition_path(root)).items()
+        members = [idx for idx, code in read_partition(root, self.partition_path(self.cfg, root)).items()
                    if code == SPLIT_CODES[split]]
         labels_dir = ensure_labels(root, self._label_cache(root))
         images = {str(i): root / IMAGE_DIR / f"{i}.jpg" for i in members}

@@ -4,8 +4,9 @@
 ``SISDataset.check()`` raises :class:`DataCheckError` instead. Each :class:`Problem` names the offending
 files and says in one sentence how to fix them. What is checked:
 
-- the data root and each split's directories exist (the message names the path and ``data.root`` /
-  ``--data-root``), and no split is empty;
+- the data root exists and holds one of the layouts the dataset reads (which one is reported), and each
+  split's directories exist (the message names the path and ``data.root`` / ``--data-root``); no split is
+  empty;
 - every image has a label map and every label map an image (and an instance map where they are used);
 - every file opens and is complete: PNGs are verified chunk by chunk (CRC), JPEGs must end with the
   end-of-image marker, label and instance maps are decoded in full;
@@ -14,61 +15,55 @@ files and says in one sentence how to fix them. What is checked:
 
 Headers are read where that is enough; label maps are read in full (the ids need it), on a thread pool
 since PIL decodes without holding the GIL.
+
+This module imports the shared records from :mod:`benchmark.datasets.common` and finds dataset classes in
+the registry; it imports no dataset module (``paired`` imports it), so there is no import circle.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
 
-if TYPE_CHECKING:
-    from benchmark.datasets.paired import PairedDataset, SampleFiles
-
-#: how many file names a message lists before "... and N more"
-MAX_LISTED = 5
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One kind of problem in one split, with every file it concerns and a one-sentence fix."""
-
-    kind: str
-    split: str | None
-    files: tuple[str, ...]
-    message: str
-
-
-def listing(items: Sequence[str], limit: int = MAX_LISTED) -> str:
-    """``a, b, c ... and 7 more``."""
-    shown = ", ".join(items[:limit])
-    return shown + (f" ... and {len(items) - limit} more" if len(items) > limit else "")
+from benchmark.datasets.base import DataInfo
+from benchmark.datasets.common import (  # noqa: F401  (re-exported: the names the CLI and the plugins use)
+    MAX_LISTED,
+    DataCheckError,
+    Layout,
+    Problem,
+    SampleFiles,
+    as_index_image,
+    config_error,
+    listing,
+    make_problem,
+    read_map,
+    split_names,
+    unique_problems,
+)
+from benchmark.registry import DATASETS
 
 
-def make_problem(kind: str, split: str | None, files: Sequence[str], what: str, fix: str) -> Problem:
-    """A problem whose message reads ``<what>: <files>; <fix>.``"""
-    files = tuple(files)
-    text = f"{what}: {listing(files)}; {fix}" if files else f"{what}; {fix}"
-    return Problem(kind, split, files, text.rstrip(".") + ".")
+class Inspectable(Protocol):
+    """What the check reads of a built split (``PairedDataset`` provides it)."""
 
+    split: str
+    samples: list[SampleFiles]
+    scan_problems: list[Problem]
+    use_instance: bool
 
-class DataCheckError(ValueError):
-    """A dataset failed its check; ``problems`` holds every problem found, the message summarises them."""
+    @property
+    def info(self) -> DataInfo: ...
 
-    def __init__(self, problems: Sequence[Problem], dataset: str = "dataset"):
-        self.problems = list(problems)
-        self.dataset = dataset
-        messages = [p.message.rstrip(".") for p in self.problems]
-        text = "; ".join(messages[:MAX_LISTED])
-        if len(messages) > MAX_LISTED:
-            text += f" ... and {len(messages) - MAX_LISTED} more problems"
-        super().__init__(f"{dataset} data check failed: {text}.")
+    def sizes_agree(self, image_size: tuple[int, int], map_size: tuple[int, int]) -> bool: ...
+
+    def decode_label(self, raw: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass
@@ -81,15 +76,24 @@ class DataReport:
     counts: dict[str, int] = field(default_factory=dict)
     class_histogram: dict[str, list[int]] = field(default_factory=dict)
     class_names: tuple[str, ...] = ()
+    #: what the dataset recognised under its root (:meth:`Layout.lines`)
+    layout: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def fatal(self) -> list[Problem]:
+        """The problems that mean the tree cannot be read as asked (no root, no layout, a split missing)."""
+        return [p for p in self.problems if p.fatal]
+
     def format(self) -> str:
-        """A human-readable report: verdict, counts, the most frequent classes, then each problem."""
+        """A human-readable report: verdict, layout, counts, the most frequent classes, then each problem."""
         verdict = "OK" if self.ok else f"{len(self.problems)} problem(s)"
-        lines = [f"dataset {self.dataset} at {self.root}: {verdict}"]
+        where = f" at {self.root}" if self.root is not None else ""
+        lines = [f"dataset {self.dataset}{where}: {verdict}"]
+        lines += [f"  {line}" for line in self.layout]
         for split, count in self.counts.items():
             line = f"  {split}: {count} samples"
             hist = self.class_histogram.get(split)
@@ -106,22 +110,35 @@ class DataReport:
         return "\n".join(lines)
 
 
+def dataset_class(data_cfg: Mapping[str, Any]) -> Any:
+    """The registered dataset class named by ``data_cfg["type"]``."""
+    if "type" not in data_cfg or not data_cfg["type"]:
+        raise config_error("dataset", "the data config has no 'type'",
+                           f"set data.type to one of {', '.join(DATASETS.names())}")
+    return DATASETS.get(str(data_cfg["type"]))
+
+
 def check_dataset(data_cfg: Mapping[str, Any], splits: Sequence[str] | None = None) -> DataReport:
     """Check the dataset ``data_cfg`` describes on ``splits`` (default: ``data.splits``); never raises
-    for a data problem: every one is in the report."""
-    from benchmark.datasets import build_dataset, dataset_class
-
+    for a data problem: every one is in the report (:attr:`DataReport.fatal` says whether any means the
+    tree could not be read at all)."""
     cls = dataset_class(data_cfg)
-    cfg = cls.resolve_cfg(data_cfg)
+    try:
+        cfg = cls.resolve_cfg(data_cfg)
+    except DataCheckError as exc:
+        return DataReport(dataset=cls.name, root=None, problems=exc.problems)
     report = DataReport(dataset=cls.name, root=str(cfg["root"]) if cfg["root"] is not None else None)
-    for split in (cfg["splits"] if splits is None else splits):
+    for split in (split_names(cfg["splits"]) if splits is None else splits):
         try:
-            ds = build_dataset(cfg, split, train=False)
+            ds = cls(cfg, split, train=False)
         except DataCheckError as exc:
             report.problems = unique_problems(report.problems + exc.problems)
             report.counts[split] = 0
             continue
-        report.root = str(ds.root)
+        layout = getattr(ds, "layout", None)
+        if layout is not None:
+            report.layout = layout.lines()
+        report.root = str(ds.root) if ds.root is not None else None
         report.class_names = ds.info.class_names
         problems, hist = inspect_dataset(ds)
         report.problems += problems
@@ -130,7 +147,7 @@ def check_dataset(data_cfg: Mapping[str, Any], splits: Sequence[str] | None = No
     return report
 
 
-def inspect_dataset(ds: PairedDataset) -> tuple[list[Problem], np.ndarray]:
+def inspect_dataset(ds: Inspectable) -> tuple[list[Problem], np.ndarray]:
     """Every problem of one built split (pairing found at scan time plus file contents) and its
     per-class pixel histogram (ignored pixels not counted)."""
     nc = ds.info.num_classes
@@ -163,7 +180,7 @@ def inspect_dataset(ds: PairedDataset) -> tuple[list[Problem], np.ndarray]:
     return problems, hist
 
 
-def _inspect_sample(ds: PairedDataset, sample: SampleFiles) -> tuple[list[tuple[str, str]], np.ndarray]:
+def _inspect_sample(ds: Inspectable, sample: SampleFiles) -> tuple[list[tuple[str, str]], np.ndarray]:
     issues: list[tuple[str, str]] = []
     hist = np.zeros(ds.info.num_classes, dtype=np.int64)
     image_size = _checked_image_size(sample.image, issues)
@@ -221,30 +238,3 @@ def _jpeg_complete(path: Path) -> bool:
 
 def _reason(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
-def read_map(path: Path) -> np.ndarray:
-    """A label or instance map as an integer array, decoded in full (a truncated file raises)."""
-    with Image.open(path) as img:
-        img.load()
-        return np.asarray(as_index_image(img))
-
-
-def as_index_image(img: Image.Image) -> Image.Image:
-    """Label/instance PIL image in a mode that holds raw ids: palette indices and grey levels as they
-    are, 16-bit maps widened to 32-bit (PIL's resize does not take every 16-bit mode)."""
-    if img.mode in ("L", "P", "I"):
-        return img
-    if img.mode.startswith("I;16"):
-        return img.convert("I")
-    raise ValueError(f"mode {img.mode} is not a single-channel id map; save labels as 8-bit grey or "
-                     f"palette PNGs")
-
-
-def unique_problems(problems: Iterable[Problem]) -> list[Problem]:
-    """Problems in order with duplicates (same split reported twice) removed."""
-    out: list[Problem] = []
-    for p in problems:
-        if p not in out:
-            out.append(p)
-    return out

@@ -1,12 +1,30 @@
 """``cityscapes``: Cityscapes fine annotations with the 35 label ids, as SPADE trains on them.
 
-Layout::
+Two layouts, detected from the tree (``data check`` says which); ``data.root`` may name the folder holding
+them or its parent:
 
-    <root>/leftImg8bit/{train,val,test}/<city>/<city>_<seq>_<frame>_leftImg8bit.png
-    <root>/gtFine/{train,val,test}/<city>/<city>_<seq>_<frame>_gtFine_labelIds.png
-    <root>/gtFine/{train,val,test}/<city>/<city>_<seq>_<frame>_gtFine_instanceIds.png
+- **official** (the unzipped ``leftImg8bit_trainvaltest.zip`` and ``gtFine_trainvaltest.zip``; what SPADE's
+  ``data/cityscapes_dataset.py`` reads)::
 
-Files pair on ``<city>_<seq>_<frame>``. SPADE's settings (``data/cityscapes_dataset.py``):
+      <root>/leftImg8bit/{train,val,test}/<city>/<city>_<seq>_<frame>_leftImg8bit.png
+      <root>/gtFine/{train,val,test}/<city>/<city>_<seq>_<frame>_gtFine_labelIds.png
+      <root>/gtFine/{train,val,test}/<city>/<city>_<seq>_<frame>_gtFine_instanceIds.png
+
+- **pix2pixHD's** (``NVIDIA/pix2pixHD`` ``datasets/cityscapes``, read by its ``data/aligned_dataset.py``)::
+
+      <root>/{train,test}_img/<city>_<seq>_<frame>_leftImg8bit.png
+      <root>/{train,test}_label/<city>_<seq>_<frame>_gtFine_labelIds.png
+      <root>/{train,test}_inst/<city>_<seq>_<frame>_gtFine_instanceIds.png
+
+  pix2pixHD ships ``train`` and ``test`` only, its ``test`` being Cityscapes' ``val`` (the sample files are
+  Frankfurt's), so the split ``val`` reads ``test_*`` where no ``val_*`` exists; ``data check`` states it
+  and the run's data record keeps it (``extra.layout.split_dirs``). pix2pixHD's sample data has
+  ``test_label``/``test_inst`` but no ``test_img``: evaluation needs the photos, and the check names that
+  directory. Where a directory holds other files too (``*_color.png`` copied along), only the files with the
+  Cityscapes suffix are read; otherwise every PNG is.
+
+Files pair on ``<city>_<seq>_<frame>`` (the first three ``_``-separated parts of the name; the whole name
+without extension for names with fewer). SPADE's settings (``data/cityscapes_dataset.py``):
 ``label_nc=35``, preprocess ``fixed`` to 512x256 (aspect ratio 2), flip, instance maps on,
 ``num_upsampling_layers="more"``. SPADE does **not** set ``contain_dontcare_label`` for Cityscapes: id 0
 ("unlabeled") is an ordinary input class, so there is no ignore index and the official generator takes
@@ -23,13 +41,17 @@ from typing import Any, ClassVar
 import numpy as np
 
 from benchmark.datasets.base import DataInfo
+from benchmark.datasets.common import Layout, split_names
 from benchmark.datasets.paired import (
+    LayoutSpec,
     PairedDataset,
     Scan,
     keyed,
     list_files,
     missing_dirs,
     pair_files,
+    prefixed_split_aliases,
+    prefixed_split_dirs,
 )
 from benchmark.registry import DATASETS
 
@@ -66,7 +88,20 @@ LABELID_TO_TRAINID = _labelid_to_trainid()
 
 def pair_key(path: Path) -> str:
     """``aachen_000000_000019_leftImg8bit.png`` -> ``aachen_000000_000019``."""
-    return "_".join(path.name.split("_")[:3])
+    return "_".join(path.stem.split("_")[:3])
+
+
+PAIR_RULE = ("their <city>_<seq>_<frame> prefix", "prefix")
+OFFICIAL = LayoutSpec("official", "leftImg8bit/ + gtFine/ (the official layout)", ("leftImg8bit", "gtFine"))
+PIX2PIXHD = LayoutSpec("pix2pixhd", "train_img/ + train_label/ + train_inst/ (pix2pixHD's layout)",
+                       ("{split}_img", "{split}_label", "{split}_inst"))
+
+
+def _prefer(files: list[Path], suffix: str) -> list[Path]:
+    """The files ending in ``suffix`` where there are any, else all: a pix2pixHD directory holds only its
+    kind, but a copy of a whole gtFine city folder holds every kind."""
+    chosen = [p for p in files if p.name.endswith(suffix)]
+    return chosen or files
 
 
 @DATASETS.register()
@@ -78,15 +113,36 @@ class CityscapesDataset(PairedDataset):
     options: ClassVar[Mapping[str, Any]] = dict(preprocess="fixed", load_size=512, crop_size=512,
                                                 aspect_ratio=2.0)
 
+    layouts = (OFFICIAL, PIX2PIXHD)
+
     @classmethod
     def data_info(cls, cfg: Mapping[str, Any]) -> DataInfo:
-        return DataInfo(name=cls.name, num_classes=len(LABELS), ignore_index=None, class_names=CLASS_NAMES,
-                        palette=PALETTE, has_instance=bool(cfg["use_instance"]),
-                        image_size=cls.output_size(cfg),
-                        spade_upsampling="more", contain_dontcare_label=False,
-                        extra={"trainid_names": list(TRAINID_NAMES)})
+        return cls.with_layout(DataInfo(
+            name=cls.name, num_classes=len(LABELS), ignore_index=None, class_names=CLASS_NAMES,
+            palette=PALETTE, has_instance=bool(cfg["use_instance"]), image_size=cls.output_size(cfg),
+            spade_upsampling="more", contain_dontcare_label=False,
+            extra={"trainid_names": list(TRAINID_NAMES)}), cfg)
+
+    @classmethod
+    def make_layout(cls, spec: LayoutSpec, directory: Path, cfg: Mapping[str, Any]) -> Layout:
+        if spec is not PIX2PIXHD:
+            return super().make_layout(spec, directory, cfg)
+        aliases, notes = prefixed_split_aliases(directory, split_names(cfg["splits"]))
+        return Layout(spec.name, directory, spec.looks_for, split_dirs=aliases, notes=notes)
 
     def scan(self, root: Path, split: str) -> Scan:
+        if self.layout.name == PIX2PIXHD.name:
+            dirs, problems = prefixed_split_dirs(root, self.layout, split, self.name, self.use_instance,
+                                                 instances_required=True)
+            if problems:
+                return Scan(problems=problems)
+            images = keyed(_prefer(list_files(dirs["images"], (".png",)), "_leftImg8bit.png"), pair_key)
+            labels = keyed(_prefer(list_files(dirs["labels"], (".png",)), "_gtFine_labelIds.png"), pair_key)
+            instances = None
+            if self.use_instance and dirs["instances"] is not None:
+                instances = keyed(_prefer(list_files(dirs["instances"], (".png",)), "_gtFine_instanceIds.png"),
+                                  pair_key)
+            return pair_files(split, images, labels, instances, rule=PAIR_RULE)
         images_dir, labels_dir = root / "leftImg8bit" / split, root / "gtFine" / split
         if problems := missing_dirs(split, (images_dir, labels_dir)):
             return Scan(problems=problems)
@@ -97,4 +153,4 @@ class CityscapesDataset(PairedDataset):
         instances = None
         if self.use_instance:
             instances = keyed((p for p in gt if p.name.endswith("_gtFine_instanceIds.png")), pair_key)
-        return pair_files(split, images, labels, instances)
+        return pair_files(split, images, labels, instances, rule=PAIR_RULE)

@@ -1,6 +1,7 @@
 """``coco_stuff``: COCO-Stuff 164k (182 label ids, 255 = unlabeled), read in either of two layouts.
 
-Detected automatically from what ``data.root`` holds:
+Detected automatically from what ``data.root`` holds (``data check`` says which); ``data.root`` may name the
+dataset folder or its parent (SPADE's ``datasets/`` holding ``coco_stuff/``, say):
 
 - **SPADE's layout** (``NVlabs/SPADE`` ``data/coco_dataset.py``)::
 
@@ -29,15 +30,16 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.datasets.base import DataInfo
+from benchmark.datasets.common import Layout, split_names
 from benchmark.datasets.folder import default_palette
 from benchmark.datasets.paired import (
+    LayoutSpec,
     PairedDataset,
     Scan,
     keyed,
     list_files,
     missing_dirs,
     pair_files,
-    require_root,
 )
 from benchmark.registry import DATASETS
 
@@ -73,9 +75,16 @@ UNUSED_IDS = (11, 25, 28, 29, 44, 65, 67, 68, 70, 82, 90)
 IGNORE_INDEX = 255
 
 
-def find_layout(root: Path, split: str) -> tuple[Path, Path, Path | None]:
-    """(image dir, label dir, instance dir or None) of ``split`` under ``root``, in whichever layout."""
-    if (root / f"{split}_img").is_dir() or (root / f"{split}_label").is_dir():
+SPADE = LayoutSpec("spade", "train_img/ + train_label/ (+ train_inst/) (SPADE's layout)",
+                   ("{split}_img", "{split}_label"))
+OFFICIAL = LayoutSpec("official", "images/train2017/ + stuffthingmaps_trainval2017/train2017/ or "
+                                  "annotations/train2017/ (the official cocostuff-164k layout)",
+                      ("stuffthingmaps_trainval2017", "images/{split}2017", "annotations/{split}2017"))
+
+
+def find_layout(root: Path, split: str, layout: Layout) -> tuple[Path, Path, Path | None]:
+    """(image dir, label dir, instance dir or None) of ``split`` under ``root`` in ``layout``."""
+    if layout.name == SPADE.name:
         inst = root / f"{split}_inst"
         return root / f"{split}_img", root / f"{split}_label", inst if inst.is_dir() else None
     labels = root / "stuffthingmaps_trainval2017" / f"{split}2017"
@@ -90,20 +99,21 @@ class COCOStuffDataset(PairedDataset):
 
     name = "coco_stuff"
     description = "COCO-Stuff 164k, 182 classes (+ don't care); SPADE or official cocostuff layout"
+    layouts = (SPADE, OFFICIAL)
 
     @classmethod
     def data_info(cls, cfg: Mapping[str, Any]) -> DataInfo:
-        root = require_root(cls.name, cfg["root"])
-        first = cfg["splits"][0] if cfg["splits"] else "train"
+        layout = cls.detect_layout(cfg)
+        first = (split_names(cfg["splits"]) or ["train"])[0]
         return DataInfo(
             name=cls.name, num_classes=len(CLASS_NAMES), ignore_index=IGNORE_INDEX, class_names=CLASS_NAMES,
             palette=default_palette(len(CLASS_NAMES)),
-            has_instance=bool(cfg["use_instance"]) and find_layout(root, first)[2] is not None,
+            has_instance=bool(cfg["use_instance"]) and find_layout(layout.root, first, layout)[2] is not None,
             image_size=cls.output_size(cfg), contain_dontcare_label=True,
-            extra={"unused_ids": list(UNUSED_IDS)})
+            extra={"unused_ids": list(UNUSED_IDS), "layout": layout.record()})
 
     def scan(self, root: Path, split: str) -> Scan:
-        images_dir, labels_dir, inst_dir = find_layout(root, split)
+        images_dir, labels_dir, inst_dir = find_layout(root, split, self.layout)
         if problems := missing_dirs(split, (images_dir, labels_dir)):
             return Scan(problems=problems)
         instances = keyed(list_files(inst_dir, (".png",))) if self.use_instance and inst_dir else None

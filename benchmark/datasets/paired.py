@@ -1,10 +1,18 @@
-"""The common machinery of file-based datasets: config options, pairing of image/label/instance files,
-loading through the shared transforms, and reproducible augmentation.
+"""The common machinery of file-based datasets: config options, layout detection, pairing of
+image/label/instance files, loading through the shared transforms, and reproducible augmentation.
 
-A concrete dataset declares its extra config ``options`` and implements three things:
-``data_info(cfg)`` (cheap: no file scan), ``locate_root(cfg)`` and ``scan(root, split)`` (list the split's
-files; :func:`pair_files` does the matching and reports every unmatched file). ``decode_label`` turns
-the ids stored in a label file into the dataset's ids when they differ (ADE20K).
+A concrete dataset declares its extra config ``options`` and its accepted trees (``layouts``, each a
+:class:`LayoutSpec`), and implements ``data_info(cfg)`` (cheap: no file scan) and ``scan(root, split)``
+(list the split's files; :func:`pair_files` does the matching and reports every unmatched file).
+``decode_label`` turns the ids stored in a label file into the dataset's ids when they differ (ADE20K).
+
+Layout detection (:meth:`PairedDataset.detect_layout`), the same rule for every dataset: the data root is
+tried first, then each folder directly inside it, so both the dataset folder and its parent work
+(``CelebAMask-HQ/`` or the directory the archive was unpacked in). A layout matches a directory when one of
+its marker paths exists there (a split's image or label directory, say); the first matching layout wins.
+No match ends in one sentence listing every layout looked for; two matching folders inside the root end
+in one sentence naming both. The recognised :class:`~benchmark.datasets.common.Layout` is printed by
+``data check`` and recorded in the dataset's ``DataInfo.extra["layout"]`` (so in each run's data record).
 
 Augmentation is reproducible by construction: sample ``i`` of epoch ``e`` draws its crop and flip from a
 generator seeded with ``(seed, e, i)``, so resuming, reordering or spreading samples over DataLoader
@@ -15,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,12 +32,17 @@ import torch
 from PIL import Image
 
 from benchmark.datasets.base import DataInfo, SISDataset
-from benchmark.datasets.check import (
+from benchmark.datasets.check import inspect_dataset
+from benchmark.datasets.common import (  # noqa: F401  (SampleFiles, Scan: re-exported for the plugins)
     DataCheckError,
+    Layout,
     Problem,
+    SampleFiles,
+    Scan,
     as_index_image,
-    inspect_dataset,
+    config_error,
     make_problem,
+    split_names,
 )
 from benchmark.datasets.transforms import PairTransform
 
@@ -38,6 +51,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 #: config keys every dataset accepts, with their defaults (SPADE's COCO/ADE20K training setting)
 COMMON_OPTIONS: dict[str, Any] = dict(
     type=None,
+    train_images=None,    # the official training-split size (informational: schedules in epochs use it)
     root=None,            # dataset directory; None only where the dataset has a default (synthetic)
     seed=0,               # seeds the augmentation: crop and flip of sample i in epoch e use (seed, e, i)
     splits=("train", "val"),
@@ -53,20 +67,26 @@ COMMON_OPTIONS: dict[str, Any] = dict(
 
 
 @dataclass(frozen=True)
-class SampleFiles:
-    """The files of one sample."""
+class LayoutSpec:
+    """One tree a dataset reads: its ``name``, what it consists of (``looks_for``, used in messages) and the
+    ``markers`` that recognise it -- paths relative to the dataset folder, one of which must exist.
+    ``{split}`` in a marker stands for each configured split name and ``train``, ``val`` and ``test``; a
+    marker with ``*`` is a glob pattern that must match at least one entry."""
 
-    image: Path
-    label: Path
-    instance: Path | None = None
+    name: str
+    looks_for: str
+    markers: tuple[str, ...]
 
-
-@dataclass
-class Scan:
-    """What ``scan`` found in one split: matched samples and every problem met on the way."""
-
-    samples: list[SampleFiles] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
+    def matches(self, directory: Path, splits: Sequence[str]) -> bool:
+        names = dict.fromkeys([*splits, "train", "val", "test"])
+        for marker in self.markers:
+            for path in (marker.format(split=s) for s in names) if "{split}" in marker else (marker,):
+                if "*" in path:
+                    if next(directory.glob(path), None) is not None:
+                        return True
+                elif (directory / path).exists():
+                    return True
+        return False
 
 
 def list_files(directory: Path, extensions: Sequence[str], recursive: bool = False) -> list[Path]:
@@ -76,8 +96,10 @@ def list_files(directory: Path, extensions: Sequence[str], recursive: bool = Fal
 
 
 def pair_files(split: str, images: Mapping[str, Path], labels: Mapping[str, Path],
-               instances: Mapping[str, Path] | None = None) -> Scan:
-    """Match files by key; every image without a label (and the reverse) becomes a problem.
+               instances: Mapping[str, Path] | None = None,
+               rule: tuple[str, str] = ("file name without extension", "name")) -> Scan:
+    """Match files by key; every image without a label (and the reverse) becomes a problem whose fix
+    states the pairing ``rule``: what the key of a file is, and a short word for it.
 
     ``instances`` None means the split has no instance maps; otherwise every paired sample needs one.
     """
@@ -96,27 +118,76 @@ def pair_files(split: str, images: Mapping[str, Path], labels: Mapping[str, Path
         scan.problems.append(make_problem(
             "missing_label", split, no_label,
             f"{len(no_label)} image(s) of split '{split}' have no label map",
-            "add each label map under the matching name or remove the image"))
+            f"files pair by {rule[0]}: give each image a label map of the same {rule[1]} (rename one side if "
+            f"they differ), or remove the image"))
     if no_image:
         scan.problems.append(make_problem(
             "missing_image", split, no_image,
             f"{len(no_image)} label map(s) of split '{split}' have no image",
-            "add each image under the matching name or remove the label map"))
+            f"files pair by {rule[0]}: give each label map an image of the same {rule[1]} (rename one side if "
+            f"they differ), or remove the label map"))
     if missing_inst:
         scan.problems.append(make_problem(
             "missing_instance", split, missing_inst,
             f"{len(missing_inst)} image(s) of split '{split}' have no instance map",
-            "add the instance maps or set data.use_instance=False"))
+            f"add their instance maps (same {rule[1]}) or set data.use_instance=False"))
     return scan
 
 
-def missing_dirs(split: str, directories: Iterable[Path]) -> list[Problem]:
+def missing_dirs(split: str, directories: Iterable[Path], fix: str | None = None) -> list[Problem]:
     """One problem listing those of ``directories`` that do not exist (none if all do)."""
     missing = [str(d) for d in directories if not d.is_dir()]
     if not missing:
         return []
     return [make_problem("missing_dir", split, missing, f"split '{split}' lacks its director(ies)",
-                         "check data.root (or --data-root) against the layout in the dataset's docstring")]
+                         fix or "check data.root (or --data-root) against the layouts in the README's "
+                                "dataset table")]
+
+
+def prefixed_split_aliases(directory: Path, splits: Sequence[str]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Split aliases of a ``<split>_img/<split>_label/<split>_inst`` tree (pix2pixHD's and SPADE's): where
+    ``val`` is asked for and absent but ``test`` is there, ``val`` reads ``test`` (pix2pixHD ships
+    ``train`` and ``test`` only, its ``test`` being Cityscapes' ``val``); returns the aliases and a note."""
+    def present(name: str) -> bool:
+        return any((directory / f"{name}_{kind}").is_dir() for kind in ("img", "label"))
+
+    if "val" in splits and not present("val") and present("test"):
+        return {"val": "test"}, ("split 'val' reads test_img/, test_label/, test_inst/: this tree has no "
+                                 "val_* directories (pix2pixHD ships train and test only)",)
+    return {}, ()
+
+
+def prefixed_split_dirs(root: Path, layout: Layout, split: str, dataset: str, use_instance: bool,
+                        instances_required: bool) -> tuple[dict[str, Path | None], list[Problem]]:
+    """``{images, labels, instances}`` of ``split`` in a ``<split>_img/_label/_inst`` tree and the problems
+    found: a split whose image and label directories are both absent is a ``missing_split``, one of them
+    absent a ``missing_dir`` (instance maps too when ``instances_required``)."""
+    name = layout.split_dir(split)
+    dirs: dict[str, Path | None] = {"images": root / f"{name}_img", "labels": root / f"{name}_label",
+                                    "instances": root / f"{name}_inst"}
+    if not dirs["images"].is_dir() and not dirs["labels"].is_dir():
+        have = sorted({p.name.rsplit("_", 1)[0] for p in root.glob("*_label") if p.is_dir()}
+                      | {p.name.rsplit("_", 1)[0] for p in root.glob("*_img") if p.is_dir()})
+        looked = f"{split}_img/ + {split}_label/" + (" or test_img/ + test_label/" if split == "val" else "")
+        return dirs, [make_problem(
+            "missing_split", split, [str(root)],
+            f"the {layout.name} tree of {dataset} has no split '{split}' (looked for {looked})",
+            f"add those directories, or set data.splits and data.eval_split to the splits it has "
+            f"({', '.join(have) or 'none'})")]
+    missing = [dirs["images"], dirs["labels"]]
+    problems = missing_dirs(split, missing, _photos_fix(name) if not dirs["images"].is_dir() else None)
+    if use_instance and instances_required and not dirs["instances"].is_dir():
+        problems += missing_dirs(split, [dirs["instances"]],
+                                 "add the instance maps there or set data.use_instance=False")
+    if use_instance and not dirs["instances"].is_dir():
+        dirs["instances"] = None
+    return dirs, problems
+
+
+def _photos_fix(name: str) -> str:
+    hint = (" (pix2pixHD's sample data ships test labels and instance maps without photos: they are "
+            "Cityscapes' leftImg8bit/val images)") if name == "test" else ""
+    return f"put the split's photos there{hint}, or set data.splits and data.eval_split to other splits"
 
 
 class PairedDataset(SISDataset):
@@ -126,6 +197,8 @@ class PairedDataset(SISDataset):
     options: ClassVar[Mapping[str, Any]] = {}
     #: label maps must have the image's size; CelebAMask-HQ's are smaller and need only its aspect ratio
     require_equal_size: ClassVar[bool] = True
+    #: the trees this dataset reads, tried in order; empty: the data root is the dataset folder as given
+    layouts: ClassVar[tuple[LayoutSpec, ...]] = ()
 
     def __init__(self, cfg: Mapping[str, Any], split: str, *, train: bool | None = None):
         self.cfg = self.resolve_cfg(cfg)
@@ -133,7 +206,8 @@ class PairedDataset(SISDataset):
         self.train = split == "train" if train is None else bool(train)
         self.seed = int(self.cfg["seed"])
         self.epoch = 0
-        self.root = self.locate_root(self.cfg)
+        self.layout = self.detect_layout(self.cfg)
+        self.root = self.layout.root
         self._info = self.data_info(self.cfg)
         self.use_instance = self._info.has_instance
         self.transform = PairTransform.from_cfg(self.cfg, train=self.train)
@@ -141,6 +215,9 @@ class PairedDataset(SISDataset):
         limit = self.cfg["limit"]
         self.samples = scan.samples if limit is None else scan.samples[:int(limit)]
         self.scan_problems = scan.problems
+        fatal = [p for p in scan.problems if p.fatal]
+        if fatal:  # the split cannot be read as asked: say that alone, not also that it is empty
+            raise DataCheckError(fatal, self.name)
         if not self.samples:
             empty = make_problem("empty_split", split, [], f"split '{split}' of {self.name} at {self.root} "
                                  f"has no image/label pairs", "put data there or choose other data.splits")
@@ -155,8 +232,51 @@ class PairedDataset(SISDataset):
 
     @classmethod
     def locate_root(cls, cfg: Mapping[str, Any]) -> Path:
-        """The dataset directory; raises DataCheckError when it does not exist."""
+        """The data root as given; raises DataCheckError when it does not exist."""
         return require_root(cls.name, cfg["root"])
+
+    @classmethod
+    def detect_layout(cls, cfg: Mapping[str, Any]) -> Layout:
+        """The layout of the tree under the data root (or in the one folder directly inside it that holds
+        one); raises DataCheckError naming every layout looked for when nothing matches."""
+        root = cls.locate_root(cfg)
+        if not cls.layouts:
+            return Layout("default", root, cls.description)
+        splits = split_names(cfg["splits"])
+        spec = next((s for s in cls.layouts if s.matches(root, splits)), None)
+        if spec is not None:
+            return cls.make_layout(spec, root, cfg)
+        found = []
+        for child in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            spec = next((s for s in cls.layouts if s.matches(child, splits)), None)
+            if spec is not None:
+                found.append((child, spec))
+        if len(found) == 1:
+            return cls.make_layout(found[0][1], found[0][0], cfg)
+        if found:
+            raise DataCheckError([make_problem(
+                "ambiguous_root", None, [str(p) for p, _ in found],
+                f"the data root of {cls.name} holds {len(found)} folders that each look like the dataset",
+                "point --data-root (data.root) at the one to use")], cls.name)
+        looked = "; ".join(s.looks_for for s in cls.layouts)
+        raise DataCheckError([make_problem(
+            "unknown_layout", None, [str(root)],
+            f"the data root of {cls.name} holds none of the layouts it reads ({looked}), neither itself nor "
+            f"in a folder directly inside it",
+            "point --data-root (data.root) at the folder holding one of them")], cls.name)
+
+    @classmethod
+    def make_layout(cls, spec: LayoutSpec, directory: Path, cfg: Mapping[str, Any]) -> Layout:
+        """The Layout of ``spec`` found at ``directory`` (datasets with split aliases override this)."""
+        return Layout(spec.name, directory, spec.looks_for)
+
+    @classmethod
+    def with_layout(cls, info: DataInfo, cfg: Mapping[str, Any]) -> DataInfo:
+        """``info`` with the recognised layout in ``extra["layout"]`` when a data root is configured (the
+        check is a few directory look-ups, no file scan); without a root the info stays as it is."""
+        if cfg["root"] is None:
+            return info
+        return replace(info, extra={**info.extra, "layout": cls.detect_layout(cfg).record()})
 
     def scan(self, root: Path, split: str) -> Scan:
         raise NotImplementedError
@@ -167,16 +287,27 @@ class PairedDataset(SISDataset):
 
     # -- shared behaviour ------------------------------------------------------------------------------
 
+    #: whether ``data.splits`` may map each split to its directories (``folder``)
+    explicit_dirs: ClassVar[bool] = False
+
     @classmethod
     def resolve_cfg(cls, cfg: Mapping[str, Any]) -> dict[str, Any]:
         """The config with every default filled in; an unknown key is an error, never ignored."""
         defaults = {**COMMON_OPTIONS, **cls.options}
         unknown = sorted(set(cfg) - set(defaults))
         if unknown:
-            raise ValueError(f"data config of {cls.name!r} has unknown key(s) {', '.join(unknown)}; "
-                             f"valid keys: {', '.join(sorted(defaults))}")
+            raise config_error(cls.name, f"the data config of {cls.name} has unknown key(s) {', '.join(unknown)}",
+                               f"use only {', '.join(sorted(defaults))}")
         resolved = {**defaults, **dict(cfg)}
         resolved["type"] = cls.name
+        if isinstance(resolved["splits"], Mapping) and not cls.explicit_dirs:
+            raise config_error(cls.name, f"data.splits of {cls.name} maps splits to directories, which only "
+                               f"the folder dataset reads", "set it to a list of split names such as "
+                               "('train', 'val')")
+        try:
+            PairTransform.from_cfg(resolved, train=True)
+        except ValueError as exc:
+            raise config_error(cls.name, str(exc), "change those data keys with --set") from exc
         return resolved
 
     @classmethod

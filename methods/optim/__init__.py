@@ -14,8 +14,9 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: Mapping[str, Any]
     """Build the optimizer of sub-network ``which`` ("G", "D", ...) from the ``optimizer`` config section.
 
     The section holds ``type`` (``Adam`` or ``AMM``), ``lr_<which>`` (falling back to ``lr``), ``betas``
-    and, for AMM, ``alpha`` and ``delta``. Swapping ``type`` changes nothing else (seed 002's Adam-vs-AMM
-    experiment relies on it).
+    and, for AMM, ``alpha`` and ``delta``. ``Adam`` here is ``torch.optim.Adam`` (the official code of
+    SPADE and pix2pixHD). SLNP-GAN does not use this function: its "Adam" is Table 1's (AMM with
+    alpha = 0), built by :func:`methods.optim.amm.table1_optimizer`.
     """
     kind = cfg.get("type", "Adam")
     lr = cfg.get(f"lr_{which}", cfg.get("lr"))

@@ -24,12 +24,16 @@ Decisions:
   applied. :meth:`load_state_dict` keeps that float32 state (torch's default loader would cast it to the
   parameter's dtype);
 - no weight decay and no ``amsgrad``/``maximize`` variants: Table 1 has none;
-- ``step`` is a Python int, so checkpoints load with ``torch.load(weights_only=True)``.
+- ``step`` is a Python int, so checkpoints load with ``torch.load(weights_only=True)``;
+- Table 1's Adam column (``theta_t = theta_{t-1} - lr * m_hat / sqrt(v_hat + delta)``) is this recurrence
+  with ``alpha = 0``; :func:`table1_optimizer` builds either column, so SLNP-GAN's Adam-vs-AMM comparison
+  (Figs. 13-14) differs in the momentum term only. ``torch.optim.Adam`` is not that Adam: it adds its eps
+  outside the root, and at ``|g| = 1e-5`` (delta = 1e-8) its first step is 10x Table 1's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from itertools import chain
 from typing import Any
 
@@ -107,3 +111,26 @@ class AMM(Optimizer):
             for key, value in state_dict["state"].get(saved_id, {}).items():
                 if isinstance(value, Tensor) and value.is_floating_point():
                     self.state[p][key] = value.to(device=p.device, dtype=dtype, copy=True)
+
+
+#: the two columns of Table 1, the values of SLNP-GAN's ``optimizer.type``
+TABLE1_TYPES = ("AMM", "Adam")
+
+
+def table1_optimizer(params: Iterable[Tensor], cfg: Mapping[str, Any], which: str, kind: str) -> AMM:
+    """One of Table 1's optimizers for sub-network ``which`` (``"G"``, ``"D"``, ``"VAE"``).
+
+    ``kind`` "AMM": :class:`AMM` with ``cfg["alpha"]``; "Adam": the same recurrence with ``alpha = 0``
+    (Table 1's Adam column, delta inside the square root). The learning rate is ``cfg["lr_<which>"]``;
+    ``betas`` and ``delta`` come from ``cfg`` for both kinds, so the kind changes the momentum only.
+    Parameters with ``requires_grad`` False (a frozen network) are left out.
+    """
+    if kind not in TABLE1_TYPES:
+        raise ValueError(f"unknown optimizer.type {kind!r}; valid types: {', '.join(TABLE1_TYPES)} "
+                         f"(\"Adam\" is Table 1's Adam: AMM with alpha = 0)")
+    key = f"lr_{which}"
+    if key not in cfg:
+        raise ValueError(f"the optimizer config has no {key}; set optimizer.{key}")
+    alpha = float(cfg.get("alpha", 0.9)) if kind == "AMM" else 0.0
+    return AMM([p for p in params if p.requires_grad], lr=float(cfg[key]),
+               betas=tuple(cfg.get("betas", (0.9, 0.999))), delta=float(cfg.get("delta", 1e-8)), alpha=alpha)

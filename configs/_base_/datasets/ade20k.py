@@ -2,7 +2,8 @@
 # (benchmark/datasets/ade20k.py). SPADE: load 286 -> random crop 256 -> flip; test: resize to 256.
 data = dict(
     type="ade20k",
-    root=None,                 # ADEChallengeData2016 or the directory holding it
+    root=None,                 # ADEChallengeData2016 or the directory holding it; or SPADE's one folder
+                               # of ADE_*.jpg + ADE_*.png
     seed=0,
     splits=("train", "val"),
     eval_split="val",
@@ -13,6 +14,7 @@ data = dict(
     flip=True,
     use_instance=False,
     limit=None,
+    train_images=20210,        # ADEChallengeData2016 images/training (SceneParsing benchmark; SPADE Sec. 4: 20,210)
 )
 presets = dict(
     tiny=dict(data=dict(load_size=72, crop_size=64)),

@@ -2,7 +2,7 @@
 # (benchmark/datasets/ade20k.py). Same preprocessing as ADE20K.
 data = dict(
     type="ade20k_outdoor",
-    root=None,
+    root=None,                 # as for ade20k: ADEChallengeData2016 or the directory holding it
     seed=0,
     splits=("train", "val"),
     eval_split="val",
@@ -14,6 +14,7 @@ data = dict(
     flip=True,
     use_instance=False,
     limit=None,
+    train_images=None,         # unknown before the selection runs: the outdoor list was never published
 )
 presets = dict(
     tiny=dict(data=dict(load_size=72, crop_size=64)),

@@ -1,10 +1,18 @@
-# Your own data: <root>/<split>/{images,labels[,instances]} (+ <root>/dataset.json); see
-# benchmark/datasets/folder.py. Set root (or --data-root); num_classes etc. may come from dataset.json.
+# Your own data (benchmark/datasets/folder.py): <root>/<split>/{images,labels[,instances]},
+# <root>/<split>_{img,label[,inst]} (pix2pixHD's and SPADE's), or directories named per split below
+# (SPADE's --image_dir/--label_dir/--instance_dir), e.g. --set data.splits.train.images=/data/photos.
+# root (or --data-root) is a directory, optionally holding dataset.json, or the path of such a JSON file;
+# num_classes etc. may come from dataset.json.
 data = dict(
     type="folder",
     root=None,
     seed=0,
-    splits=("train", "val"),
+    # each split's directories; None: from dataset.json's "splits", else the tree under root. Relative
+    # paths are relative to root's directory (the current directory without a root).
+    splits=dict(
+        train=dict(images=None, labels=None, instances=None),
+        val=dict(images=None, labels=None, instances=None),
+    ),
     eval_split="val",
     num_classes=None,          # None: from dataset.json
     ignore_index=None,
@@ -15,8 +23,9 @@ data = dict(
     crop_size=256,
     aspect_ratio=1.0,
     flip=True,
-    use_instance=True,         # used when <root>/<first split>/instances exists
+    use_instance=True,         # used when the first split has an instance directory
     limit=None,
+    train_images=None,         # your images in the training split, for paper schedules in epochs (None: not known)
 )
 presets = dict(
     tiny=dict(data=dict(load_size=72, crop_size=64)),

@@ -17,6 +17,7 @@ data = dict(
     flip=True,
     use_instance=False,
     limit=None,                # use only the first N samples of each split
+    train_images=None,         # None: num_train (the generated split's size)
 )
 presets = dict(
     tiny=dict(data=dict(render_size=64, num_train=400, num_val=100, load_size=72, crop_size=64)),

@@ -8,7 +8,8 @@ model = dict(
     n_blocks_global=9,
     n_local_enhancers=1,    # used by netG=local
     n_blocks_local=3,
-    niter_fix_global=0,     # iterations (official: epochs) training only the outermost local enhancer
+    niter_fix_global=0,     # epochs (as the official option) training only the outermost local enhancer; then
+                            # G's Adam starts afresh over all of G (official update_fixed_params)
     pretrained_global=None,  # netG=local: a trained global generator (.pth or .safetensors) to start G1 from
     norm="instance",        # instance | batch
     use_instance=None,      # instance boundary map as input; None: when the dataset has instance maps
