@@ -3,4 +3,4 @@
 # The official loader's don't-care channel is label id 0 ("unlabeled"): it weighs 0 in the N+1 loss.
 loss = dict(lambda_labelmix=5.0, unweighted_classes=[0])
 optimizer = dict(lr_G=4e-4)
-presets = dict(paper=dict(model=dict(ema_decay=0.999), train=dict(batch_size=20, iters=29600)))
+presets = dict(paper=dict(model=dict(ema_decay=0.999), train=dict(batch_size=20)))
