@@ -49,7 +49,12 @@ Decisions, each as the official code unless marked:
 - initialisation: xavier-normal gain 0.02 on every conv weight, biases zero, in G and D; the EMA starts
   as a copy of the initialised G;
 - paper presets: ADE20K 200 epochs at batch 32, COCO-Stuff 100 epochs at batch 32, Cityscapes 200 epochs
-  at batch 20 (512x256), counted in iterations of the configs' dataset sizes.
+  at batch 20 (512x256), constant learning rates, converted to iterations from ``data.train_images``;
+- tiny preset (CPU, 64 px; ``configs/oasis/oasis_tiny.py``), where it departs from the paper to learn in
+  hundreds of iterations instead of a hundred thousand: widths ngf 8, SPADE hidden 16, ndf 16; Xavier gain
+  1 instead of 0.02 (under spectral norm, 0.02-gain weights are ~1e-3 and Adam's steps re-randomise their
+  directions for thousands of iterations); learning rates x10 (G 1e-3, D 4e-3: D's logits come from an
+  unnormalised 1x1 conv on spectral-normed features and must grow to O(1)); batch 4; EMA decay 0.99.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ import torch
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     # Generated data and segmenters of the tests never touch the user's cache.
     os.environ["SISBENCH_CACHE"] = str(tmp_path_factory.mktemp("sisbench-cache"))
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    # at most 2 threads, fewer when OMP_NUM_THREADS says so: on a busy machine a second thread spin-waits
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or min(2, os.cpu_count() or 1)))
 
 
 @pytest.fixture()

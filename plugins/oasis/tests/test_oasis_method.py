@@ -97,7 +97,7 @@ def test_paper_presets_carry_the_official_settings():
 
 def test_one_train_step_trains_both_networks_and_averages_the_ema():
     torch.manual_seed(0)
-    method = OASIS(oasis_cfg("model.ema_decay=0.5"), INFO)
+    method = OASIS(oasis_cfg("model.ema_decay=0.5", "model.init_gain=0.02"), INFO)  # the official init
     assert method.semantic_nc == 6 and method.unweighted == [5] and method.networks == ("netG", "netD")
     ema_before = {k: v.clone() for k, v in method.netEMA.state_dict().items()}
     losses = one_step(method, toy_batch())
