@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import product
 from pathlib import Path
+from typing import Any
 
 from benchmark import evaluation
 
@@ -51,10 +55,43 @@ def _data_config(args: argparse.Namespace, root: Path | None) -> dict:
     overrides = list(args.set or [])
     if root:
         overrides.append(f"data.root={str(root)!r}")
-    return load_data_config(args.dataset, args.preset, overrides)
+    return load_data_config(args.dataset, args.preset, overrides, config_dirs=getattr(args, "config_dir", None) or ())
 
 
-def _config(args: argparse.Namespace, method: str):
+#: options that must be whole numbers >= 1 (flag -> attribute); checked before any command runs
+POSITIVE_OPTIONS = {"--iters": "iters", "--stop-after": "stop_after", "--num-images": "num_images",
+                    "--eval-every": "eval_every", "--num-samples": "num_samples"}
+
+
+def _check_counts(args: argparse.Namespace) -> None:
+    for flag, attr in POSITIVE_OPTIONS.items():
+        value = getattr(args, attr, None)
+        if value is not None and value < 1:
+            raise CLIError(f"{flag} must be a positive whole number, got {value}")
+    seed = getattr(args, "seed", None)
+    if seed is not None and seed < 0:
+        raise CLIError(f"--seed must be a whole number >= 0, got {seed}")
+
+
+def _option_keys(args: argparse.Namespace) -> dict[str, str]:
+    """Config keys the command line sets through options other than --sweep (key -> option)."""
+    keys = {}
+    for item in args.set or []:
+        keys[item.split("=", 1)[0].strip()] = "--set"
+    if getattr(args, "iters", None) is not None:
+        keys["train.iters"] = "--iters"
+    if getattr(args, "amp", None):
+        keys["train.amp"] = "--amp"
+    if getattr(args, "data_root", None):
+        keys["data.root"] = "--data-root"
+    if getattr(args, "seed", None) is not None or getattr(args, "seeds", None) is not None:
+        keys["seed"] = "--seed/--seeds"
+    return keys
+
+
+def _config(args: argparse.Namespace, method: str, *, seed: int | None = None, extra: Sequence[str] = ()):
+    """The resolved config of ``method`` from the command line; ``seed`` (else ``--seed``) and ``extra``
+    overrides (a sweep's values) come last."""
     from benchmark.config import load_config
 
     _check_name("DATASETS", args.dataset)
@@ -65,15 +102,177 @@ def _config(args: argparse.Namespace, method: str):
         overrides.append(f"train.amp={args.amp!r}")
     if getattr(args, "data_root", None):
         overrides.append(f"data.root={str(args.data_root)!r}")
-    if getattr(args, "seed", None) is not None:
-        overrides.append(f"seed={args.seed}")
-    cfg = load_config(method, args.dataset, args.preset, overrides, extra_files=args.config or ())
+    seed = getattr(args, "seed", None) if seed is None else seed
+    if seed is not None:
+        overrides.append(f"seed={seed}")
+    cfg = load_config(method, args.dataset, args.preset, [*overrides, *extra], extra_files=args.config or (),
+                      config_dirs=getattr(args, "config_dir", None) or ())
     if getattr(args, "iters", None) is not None:
         # --iters applies to every stage of a multi-stage method
         for stage in cfg["train"].get("stages", {}).values():
             if isinstance(stage, dict) and "iters" in stage:
                 stage["iters"] = min(stage["iters"], args.iters)
+    if "budget" not in cfg:  # the training budget is part of every config (and its hash); none by default
+        cfg["budget"] = None
     return cfg
+
+
+def _add_config_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config-dir", action="append", type=Path, metavar="DIR",
+                   help="a directory of configs searched after the built-in and plugin ones, a later one winning "
+                        "(repeatable; also $SISBENCH_CONFIG_PATH); see `config` for where each file came from")
+
+
+def _seeds_arg(args: argparse.Namespace) -> list[int] | None:
+    """``--seeds 0,1,2`` as a list (None when neither --seeds nor --seed is given)."""
+    if args.seeds is None:
+        return None if args.seed is None else [args.seed]
+    if args.seed is not None:
+        raise CLIError("--seed and --seeds both choose the seeds; give one of them")
+    items = [t.strip() for t in args.seeds.split(",")]
+    if not any(items):
+        raise CLIError("--seeds is empty; give comma-separated whole numbers such as --seeds 0,1,2")
+    seeds = []
+    for item in items:
+        try:
+            seed = int(item)
+        except ValueError:
+            raise CLIError(f"--seeds {args.seeds!r}: {item!r} is not a whole number; give e.g. --seeds 0,1,2") \
+                from None
+        if seed < 0:
+            raise CLIError(f"--seeds {args.seeds!r}: seeds must be >= 0, got {seed}")
+        if seed in seeds:
+            raise CLIError(f"--seeds {args.seeds!r} names seed {seed} twice; each seed is one run")
+        seeds.append(seed)
+    return seeds
+
+
+def _split_values(text: str) -> list[str]:
+    """``"a,b"`` -> ``["a", "b"]``; commas inside brackets or quotes stay (``"[1,2],[3,4]"`` is two values)."""
+    parts, current, depth, quote = [], "", 0, None
+    for ch in text:
+        if quote is None and ch == ",":
+            if depth == 0:
+                parts.append(current.strip())
+                current = ""
+                continue
+        elif quote is None and ch in "'\"":
+            quote = ch
+        elif ch == quote:
+            quote = None
+        elif quote is None and ch in "([{":
+            depth += 1
+        elif quote is None and ch in ")]}":
+            depth -= 1
+        current += ch
+    parts.append(current.strip())
+    return parts
+
+
+def _sweep_args(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
+    """``--sweep KEY=V1,V2`` (repeatable) as ``[(key, [value text, ...])]``; values parse like ``--set``."""
+    from benchmark.config import parse_override
+
+    sweeps: list[tuple[str, list[str]]] = []
+    taken = _option_keys(args)
+    for item in args.sweep or []:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise CLIError(f"--sweep {item!r} is not of the form KEY=V1,V2,... (e.g. --sweep optimizer.type=Adam,AMM)")
+        values = _split_values(raw)
+        if not all(values):
+            raise CLIError(f"--sweep {item!r} has an empty value; give KEY=V1,V2,... (e.g. --sweep "
+                           f"optimizer.type=Adam,AMM)")
+        parsed = [repr(parse_override(f"{key}={v}")[1]) for v in values]
+        if len(set(parsed)) != len(parsed):
+            raise CLIError(f"--sweep {item!r} names a value twice; each value is one run")
+        if key == "seed":
+            raise CLIError("--sweep seed: give the seeds with --seeds (e.g. --seeds 0,1,2); every other key "
+                           "can be swept")
+        if key in taken:
+            raise CLIError(f"--sweep {key} and {taken[key]} both set {key}; give it with one of them")
+        if key in dict(sweeps):
+            raise CLIError(f"--sweep {key} is given twice; list all its values in one --sweep {key}=V1,V2,...")
+        if key == "budget" or key.startswith("budget."):
+            raise CLIError("--sweep cannot set the budget; run once per --budget")
+        sweeps.append((key, values))
+    return sweeps
+
+
+def _has_key(cfg: Any, key: str) -> bool:
+    node = cfg
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+@dataclass
+class _Planned:
+    """One run of a ``run`` command: a method at one seed and one combination of swept values."""
+
+    method: str
+    cfg: Any
+    sweep: dict[str, Any] = field(default_factory=dict)
+    budget: dict[str, Any] | None = None
+    gflops: dict[str, float] | None = None
+
+    @property
+    def seed(self) -> int:
+        return int(self.cfg.get("seed", 0))
+
+    def label(self, show_seed: bool) -> str:
+        parts = [self.method, *(f"{k}={v}" for k, v in self.sweep.items())]
+        if show_seed:
+            parts.append(f"seed {self.seed}")
+        return " ".join(parts)
+
+
+def _plan(args: argparse.Namespace, names: list[str], seeds: list[int] | None,
+          sweeps: list[tuple[str, list[str]]]) -> list[_Planned]:
+    """Every (method, sweep values, seed) run, each config resolved and checked before anything trains."""
+    from benchmark.compute import stage_iterations
+    from benchmark.config import parse_override
+
+    plan = []
+    for name in names:
+        base = _config(args, name)
+        for key, _ in sweeps:
+            if not _has_key(base.to_dict(), key):
+                raise CLIError(f"--sweep {key}: the {name} config has no key {key!r}; see `python -m benchmark "
+                               f"config --method {name}` for its keys")
+        for combo in product(*[values for _, values in sweeps]):
+            extra = [f"{key}={value}" for (key, _), value in zip(sweeps, combo, strict=True)]
+            sweep = dict(parse_override(e) for e in extra)
+            for seed in seeds or [None]:
+                cfg = _config(args, name, seed=seed, extra=extra)
+                cfg["run"] = {"sweep": sweep}  # the ``run`` section stays out of the config hash
+                stage_iterations(cfg)  # a schedule that trains nothing is refused now, not after other runs
+                plan.append(_Planned(name, cfg, sweep))
+    return plan
+
+
+def _apply_budget(plan: list[_Planned], budget: Any, device: str | None) -> None:
+    """Give every planned run the same budget (TFLOPs budgets measure each config's GFLOPs first)."""
+    from benchmark import pipeline
+    from benchmark.compute import apply_budget, measure_config
+    from benchmark.trainer import pick_device
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    dev = pick_device(device, pipeline.DistInfo())
+    shown = set()
+    for p in plan:
+        if budget.kind == "tflops":
+            p.gflops = measure_config(p.cfg, pipeline.checked_dataset(p.cfg["data"], "train", train=True), dev)
+        p.budget = apply_budget(p.cfg, budget, gflops=p.gflops, world_size=world)
+        line = " + ".join(f"{s} {n}" for s, n in p.budget["iterations"].items())
+        spent = f"{p.budget['images']} images" + (f", {p.budget['tflops']:.4g} TFLOPs" if p.gflops else "")
+        text = f"[budget {budget}] {p.label(False)}: {line} iterations ({spent})"
+        if text not in shown:
+            shown.add(text)
+            print(text)
 
 
 def _add_common(p: argparse.ArgumentParser, *, method: bool = True, methods: bool = False) -> None:
@@ -85,7 +284,9 @@ def _add_common(p: argparse.ArgumentParser, *, method: bool = True, methods: boo
     p.add_argument("--preset", default="tiny", choices=("tiny", "paper"),
                    help="tiny: CPU-sized (default); paper: the published architecture and schedule")
     p.add_argument("--config", action="append", type=Path, metavar="FILE",
-                   help="an extra config file merged after the preset's (repeatable), e.g. a variant")
+                   help="an extra config file merged after the preset's (repeatable), e.g. a variant; a path, "
+                        "or a path in the config tree such as pix2pixhd/variants/pix2pixhd_cityscapes_1024p.py")
+    _add_config_dir(p)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config key (repeatable)")
     p.add_argument("--data-root", type=Path, help="dataset root directory (sets data.root)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output root (default: results/)")
@@ -98,8 +299,10 @@ def _add_common(p: argparse.ArgumentParser, *, method: bool = True, methods: boo
 
 def cmd_list(args: argparse.Namespace) -> int:
     from benchmark import registry
+    from benchmark.config import config_search_path, missing_preset
 
     registry.load_builtins()
+    search = config_search_path(args.config_dir or ())
     for title, reg in (("methods", registry.METHODS), ("datasets", registry.DATASETS),
                        ("metrics", registry.METRICS), ("protocols", registry.PROTOCOLS)):
         print(f"{title}:")
@@ -108,11 +311,20 @@ def cmd_list(args: argparse.Namespace) -> int:
         for e in entries:
             src = "" if e.source == "built-in" else f"  [{e.source}]"
             print(f"  {e.name:<{width}}  {e.description}{src}")
+            if reg is registry.METHODS and (why := missing_preset(e.name, search)):
+                print(f"  {'':<{width}}  ! {why}")
         if not entries:
             print("  (none)")
-    if registry.PLUGIN_ERRORS:
+    print("config search path (a later layer wins for a file of the same relative path):")
+    for i, layer in enumerate(search.layers, 1):
+        origin = f"  [{layer.origin}]" if layer.origin else ""
+        print(f"  {i}. {layer}{origin}")
+    for rel, winner, replaced in search.shadowed():
+        print(f"  {rel}: {winner.label} replaces {', '.join(layer.label for layer in replaced)}")
+    problems = {**registry.PLUGIN_ERRORS, **search.problems}
+    if problems:
         print("plugins that failed to load:")
-        for source, err in registry.PLUGIN_ERRORS.items():
+        for source, err in problems.items():
             print(f"  {source}: {err}")
     return 0
 
@@ -120,9 +332,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_config(args: argparse.Namespace) -> int:
     from mmengine.config import Config
 
-    from benchmark.config import to_plain
+    from benchmark.config import format_provenance, to_plain
 
     cfg = _config(args, _check_name("METHODS", args.method))
+    # the provenance as comments: the output stays a valid config file
+    print("\n".join(f"# {line}" for line in format_provenance(cfg)))
     print(Config(to_plain(cfg)).pretty_text)
     return 0
 
@@ -187,24 +401,49 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark import pipeline, runs
+    from benchmark.compute import Budget
+    from benchmark.curve import CurveSpec
 
     names = _methods_arg(args.methods)
-    configs = {m: _config(args, m) for m in names}  # every config resolves before anything trains
-    first = next(iter(configs.values()))
-    for cfg in configs.values():  # every dataset split is readable before anything trains
-        pipeline.checked_dataset(cfg["data"], "train", train=True)
+    seeds = _seeds_arg(args)
+    sweeps = _sweep_args(args)
+    budget = Budget.parse(args.budget) if args.budget else None
+    if budget is not None and args.iters is not None:
+        raise CLIError("--budget and --iters both set how long to train; give one of them")
+    plan = _plan(args, names, seeds, sweeps)  # every config resolves before anything trains
+    first = plan[0].cfg
+    for p in plan:  # every dataset split is readable before anything trains
+        pipeline.checked_dataset(p.cfg["data"], "train", train=True)
+    if budget is not None:
+        _apply_budget(plan, budget, args.device)
+    pid = evaluation.protocol_id(args.dataset, args.protocol)
+    curves = {p.seed: CurveSpec(args.eval_every, pid, _eval_options(args, p.seed)) for p in plan} \
+        if args.eval_every else {}
+    for p in plan:  # a finished run that cannot give the asked-for curve is named before anything trains
+        pipeline.check_run(args.out, p.cfg, curves.get(p.seed))
+    eval_seed = seeds[0] if seeds else None
     # ... and the protocol can score it (a segmenter the protocol trains itself is trained now)
-    ready = evaluation.preflight(first["data"], args.dataset, protocol=args.protocol, **_eval_options(args))
+    ready = evaluation.preflight(first["data"], args.dataset, protocol=args.protocol,
+                                 **_eval_options(args, eval_seed))
     if ready["fallback"]:
         print(f"[{ready['protocol']}] no FID: {ready['fallback']['reason']} -> reporting FD-seg instead")
-    for name, cfg in configs.items():
-        t0 = time.time()
+    show_seed = seeds is not None and len(seeds) > 1
+    if len(plan) > 1:
+        print(f"[run] {len(plan)} runs: " + "; ".join(p.label(show_seed) for p in plan))
+    for p in plan:
+        name, cfg, t0 = p.label(show_seed), p.cfg, time.time()
         outcome = pipeline.train_run(cfg, args.out, resume=None, device=args.device, argv=sys.argv,
-                                     progress=not args.no_progress)
+                                     progress=not args.no_progress, curve=curves.get(p.seed), gflops=p.gflops,
+                                     budget=p.budget, sweep=p.sweep)
         if outcome.reused:
             print(f"[{name}] reusing the finished run {outcome.run_dir}")
         else:
-            print(f"[{name}] trained in {outcome.seconds:.1f} s -> {outcome.run_dir}")
+            manifest = runs.read_manifest(outcome.run_dir)
+            cost, curve = manifest.get("compute") or {}, manifest.get("curve") or {}
+            scored = f" + {curve['eval_s']:.1f} s scoring the learning curve" if curve.get("eval_s") else ""
+            print(f"[{name}] trained in {cost.get('train_s', outcome.seconds):.1f} s{scored} "
+                  f"({cost.get('iterations')} iterations, {cost.get('images_seen')} images, "
+                  f"{cost.get('gflops_per_iter', 0):.3g} GFLOPs/iteration) -> {outcome.run_dir}")
         images = outcome.run_dir / "images"
         if not images.is_dir():
             method, cfg_run, _ = pipeline.load_trained(outcome.run_dir, args.device)
@@ -212,25 +451,25 @@ def cmd_run(args: argparse.Namespace) -> int:
                                         progress=not args.no_progress)
             runs.update_manifest(outcome.run_dir, generated_images=n)
             print(f"[{name}] generated {n} images -> {images}")
-        pid = evaluation.protocol_id(args.dataset, args.protocol)
         target = evaluation.metrics_path(outcome.run_dir, args.dataset, pid)
         if target.is_file() and outcome.reused:
             print(f"[{name}] reusing {target}")
         else:
-            record = evaluation.evaluate_run(outcome.run_dir, protocol=pid, **_eval_options(args))
+            record = evaluation.evaluate_run(outcome.run_dir, protocol=pid, **_eval_options(args, p.seed))
             print(f"[{name}] {evaluation.format_record(record)}")
         print(f"[{name}] done in {time.time() - t0:.1f} s")
     oracle = evaluation.evaluate_oracle(args.out, first["data"], args.dataset, protocol=args.protocol,
-                                        **_eval_options(args))
+                                        **_eval_options(args, eval_seed))
     print(f"[oracle] {evaluation.format_record(oracle)}")
     _report(args.out, args.dataset)
     return 0
 
 
-def _eval_options(args: argparse.Namespace) -> dict:
+def _eval_options(args: argparse.Namespace, seed: int | None = None) -> dict:
+    """The evaluation harness's options; ``seed``: the run's (else ``--seed``)."""
     return {"device": args.device, "inception_weights": args.inception_weights,
             "segmenter_checkpoint": args.segmenter_checkpoint, "num_images": args.num_images,
-            "seed": args.seed}
+            "seed": args.seed if seed is None else seed, "lpips_weights": args.lpips_weights}
 
 
 def _report(out: Path, dataset: str | None) -> None:
@@ -286,7 +525,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         atomic_write_json(run_dir / "config.json", to_plain(cfg))
         runs.update_manifest(run_dir, kind=kind, method=args.method, dataset=args.dataset, preset=cfg["preset"],
                              checkpoint=str(source.resolve()), status="finished",
-                             versions=runs.library_versions())
+                             versions=runs.library_versions(),
+                             hardware=runs.hardware(pipeline.pick_device(args.device, pipeline.DistInfo())))
         if not (run_dir / "images").is_dir():
             n = pipeline.generate_split(method, cfg, run_dir / "images", num_images=args.num_images,
                                         progress=not args.no_progress)
@@ -311,16 +551,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_segmenter(args: argparse.Namespace) -> int:
-    from metrics.segmenters.train import train_for_protocol
+    from metrics.segmenters.train import compare_with_shipped, format_comparison, shipped_checkpoint, train_for_protocol
 
     data_cfg = _data_config(args, args.data_root)
     pid = evaluation.protocol_id(args.dataset, args.protocol)
     t0 = time.time()
     weights = train_for_protocol(pid, data_cfg, cache_dir=evaluation.cache_root(), device=args.device or "cpu",
-                                 log_every=0 if args.no_progress else 50)
+                                 progress=not args.no_progress)
     record = json.loads(weights.with_name("segmenter.json").read_text())
     print(f"segmenter for {pid}: {weights} (sha256 {record['sha256'][:12]}), real-image val mIoU "
           f"{100 * record['val_mIoU']:.1f}, accu {100 * record['val_accu']:.1f}, {time.time() - t0:.0f} s")
+    shipped = shipped_checkpoint(pid)
+    if shipped is not None:  # the protocol evaluates with the network SISBench ships: how close is this copy?
+        print(format_comparison(compare_with_shipped(weights, shipped, data_cfg, device=args.device or "cpu")))
     return 0
 
 
@@ -364,9 +607,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def _add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", default=None, help="evaluation protocol id (default: the dataset's; see `list`)")
     p.add_argument("--inception-weights", type=Path, default=None,
-                   help="local Inception weights for FID (pytorch-fid's pt_inception-2015-12-05 .pth)")
+                   help="local Inception weights for FID (torch-fidelity's weights-inception-2015-12-05-6726825d.pth)")
     p.add_argument("--segmenter-checkpoint", type=Path, default=None,
                    help="local checkpoint of the protocol's segmentation network")
+    p.add_argument("--lpips-weights", type=Path, default=None,
+                   help="local LPIPS backbone weights (torchvision's alexnet-owt-7be5be79.pth) for LPIPS diversity")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -375,10 +620,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "synthesis methods under one harness.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("list", help="list methods, datasets, metrics and protocols")
+    p = sub.add_parser("list", help="list methods, datasets, metrics, protocols and the config search path")
+    _add_config_dir(p)
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("config", help="print the resolved config of a method on a dataset")
+    p = sub.add_parser("config", help="print the resolved config of a method on a dataset, and which file (and "
+                                      "which layer of the config search path) each part came from")
     _add_common(p)
     p.add_argument("--iters", type=int, default=None)
     p.set_defaults(func=cmd_config)
@@ -407,8 +654,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="train (or reuse), generate and evaluate several methods")
     _add_common(p, method=False, methods=True)
+    p.add_argument("--seeds", default=None, metavar="S1,S2,...",
+                   help="train and evaluate every method once per seed (each seed its own run), e.g. 0,1,2")
+    p.add_argument("--sweep", action="append", metavar="KEY=V1,V2,...",
+                   help="one run per value of a config key, everything else identical (repeatable: the "
+                        "cross product); values parse like --set, e.g. --sweep optimizer.type=Adam,AMM")
     p.add_argument("--iters", type=int, default=None,
                    help="training iterations (sets train.iters; caps each stage of multi-stage methods)")
+    p.add_argument("--budget", default=None, metavar="images=N|tflops=X",
+                   help="the same training budget for every method: N training images, or X measured "
+                        "training TFLOPs; each method's stage iterations are scaled by one factor to spend it")
+    p.add_argument("--eval-every", type=int, default=None, metavar="K",
+                   help="also evaluate every K iterations while training: <run>/curve.csv (learning curves)")
     p.add_argument("--amp", choices=("off", "bf16", "fp16"), default=None)
     p.add_argument("--num-images", type=int, default=None, help="evaluation images (default: the whole split)")
     _add_eval_options(p)
@@ -440,6 +697,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--data-root", type=Path, default=None)
     q.add_argument("--device", default=None)
     q.add_argument("--no-progress", action="store_true")
+    _add_config_dir(q)
     q.set_defaults(func=cmd_segmenter)
 
     p = sub.add_parser("data", help="dataset tools")
@@ -450,6 +708,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dataset root directory (sets data.root)")
     q.add_argument("--preset", default="tiny", choices=("tiny", "paper"))
     q.add_argument("--set", action="append", metavar="KEY=VALUE")
+    _add_config_dir(q)
     q.set_defaults(func=cmd_data)
 
     p = sub.add_parser("bench", help="training it/s, images/s and peak memory per method; images/s per metric")
@@ -470,6 +729,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from benchmark.errors import USER_ERRORS
 
     try:
+        _check_counts(args)
         return int(args.func(args) or 0)
     except CLIError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -9,20 +9,30 @@ Where results go:
   so its scores sit in the tables beside the trained runs.
 
 The records keep mIoU and pixel accuracy in percent, as the papers print them (the harness's fractions are
-kept under ``raw``).
+kept under ``raw``), and so are their 95% intervals. Every record carries:
+
+- ``hardware``: ``{"cpu", "gpu", "threads", "device", "platform"}`` (the run manifest's shape);
+- ``ci95`` (metric -> half-width of the 95% interval), ``ci95_interval`` (metric -> [lo, hi]) and
+  ``ci95_method`` (the bootstrap over the evaluation images, and what it left out);
+- ``protocol`` with the averaging rule (``protocol.averaging``) and version;
+- in ``provenance``: ``segmenter_sha256``, ``segmenter_pinned_sha256``, ``segmenter_checkpoint`` (a file
+  named by ``--segmenter-checkpoint``), ``segmenter_override`` (that file is not the protocol's pinned
+  one), ``inception_official`` and ``num_images_overridden`` -- rows that differ in any of them must not
+  be merged;
+- ``not_measured``: metric key -> one sentence, for a metric of the protocol that could not be computed
+  (e.g. ``LPIPS`` without its weights offline); such a key is absent from ``metrics``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from benchmark import runs
+from benchmark import resources, runs
 from benchmark.io import atomic_write_json
 
 PERCENT_KEYS = ("mIoU", "accu")
@@ -31,7 +41,7 @@ ORACLE_DIR = "_oracle"
 
 def cache_root() -> Path:
     """Where trained segmenters and reference features are kept (``$SISBENCH_CACHE`` or ~/.cache/sisbench)."""
-    return Path(os.environ.get("SISBENCH_CACHE") or Path.home() / ".cache" / "sisbench")
+    return resources.cache_root()
 
 
 def protocol_id(dataset: str, protocol: str | None) -> str:
@@ -56,10 +66,15 @@ def to_record(result: Mapping[str, Any], *, kind: str, method: str, dataset: str
         if metrics.get(key) is not None:
             metrics[key] = 100.0 * float(metrics[key])
     prov = result["provenance"]
+    scale = {k: 100.0 for k in PERCENT_KEYS}
+    ci95 = {k: None if v is None else scale.get(k, 1.0) * float(v) for k, v in result.get("ci95", {}).items()}
+    ends = {k: [scale.get(k, 1.0) * float(x) for x in v] for k, v in result.get("ci95_interval", {}).items()}
     return {
         "kind": kind, "method": method, "dataset": dataset, "preset": preset, "run_id": run_id,
         "protocol": {"id": prov["protocol_id"], "version": prov["protocol_version"], **prov.get("protocol", {})},
         "metrics": metrics, "units": {k: "percent" for k in PERCENT_KEYS},
+        "ci95": ci95, "ci95_interval": ends, "ci95_method": result.get("ci95_method", "not bootstrapped"),
+        "not_measured": dict(result.get("not_measured", {})), "hardware": result.get("hardware"),
         "per_class_iou": raw.get("per_class_iou"), "raw": raw, "provenance": prov,
     }
 
@@ -75,6 +90,53 @@ def _harness_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+DIVERSITY_DIR = "diversity"
+
+
+def diversity_samples(run_dir: Path, protocol: Any, *, method: Any = None, **options: Any) -> Any:
+    """K samples per label map for the protocol's LPIPS diversity, generated into ``<run_dir>/diversity/``
+    (reused when they match the protocol's K, maps and seed); or the sentence why there are none.
+
+    ``method``: the generator (default: the run's last checkpoint). A method that produces one image per
+    label map gets ``"n/a: ..."``. Returns None when the protocol has no diversity metric.
+    """
+    import json
+
+    from benchmark import pipeline
+    from metrics.diversity import DiversitySamples
+
+    if "lpips_diversity" not in protocol.metrics:
+        return None
+    run_dir = Path(run_dir)
+    kw = _harness_kwargs(options)
+    cfg = runs.load_run_config(run_dir)
+    if method is None:
+        try:
+            method, cfg, _ = pipeline.load_trained(run_dir, kw["device"])
+        except Exception as exc:  # an official-checkpoint row, a run without weights: say so, never fail
+            return f"no generator to draw samples from in {run_dir} ({exc})"
+    if not getattr(method, "multimodal", False):
+        return f"n/a: {cfg['method']} produces one image per label map"
+    from metrics.base import WeightsUnavailable
+    from metrics.diversity import load_lpips
+
+    try:  # before generating anything: offline without the backbone there is nothing to score
+        load_lpips(protocol.lpips_backbone, options.get("lpips_weights"))
+    except WeightsUnavailable as exc:
+        return str(exc)
+    k = protocol.lpips_samples
+    maps = protocol.lpips_maps or kw["num_images"] or protocol.num_images
+    directory = run_dir / DIVERSITY_DIR
+    spec = {"samples": k, "maps": maps, "seed": kw["seed"], "split": protocol.split}
+    stamp = directory / "samples.json"
+    if not (stamp.is_file() and json.loads(stamp.read_text()) == spec):
+        pipeline.generate_split(method, cfg, directory, split=protocol.split, num_images=maps, num_samples=k,
+                                seed=kw["seed"], progress=options.get("progress", True))
+        atomic_write_json(stamp, spec)
+    stems = tuple(sorted(p.name[:-len("_0.png")] for p in directory.glob("*_0.png")))
+    return DiversitySamples(directory, k, stems)
+
+
 def preflight(data_cfg: Mapping[str, Any], dataset: str, *, protocol: str | None = None,
               **options: Any) -> dict[str, Any]:
     """Fail before training if the protocol cannot score this dataset (weights offline, wrong dataset)."""
@@ -86,9 +148,12 @@ def preflight(data_cfg: Mapping[str, Any], dataset: str, *, protocol: str | None
                              segmenter_checkpoint=kw["segmenter_checkpoint"])
 
 
-def evaluate_run(run_dir: Path, *, protocol: str | None = None, **options: Any) -> dict[str, Any]:
-    """Score a run's generated ``images/`` and write its metrics record; return the record."""
+def evaluate_run(run_dir: Path, *, protocol: str | None = None, method: Any = None,
+                 **options: Any) -> dict[str, Any]:
+    """Score a run's generated ``images/`` (and, for a protocol with LPIPS diversity, K samples per map of a
+    multimodal ``method``, default the run's own) and write its metrics record; return the record."""
     from metrics.evaluate import evaluate
+    from metrics.protocols import get_protocol
 
     cfg = runs.load_run_config(run_dir)
     images = Path(run_dir) / "images"
@@ -96,7 +161,9 @@ def evaluate_run(run_dir: Path, *, protocol: str | None = None, **options: Any) 
         raise FileNotFoundError(f"{images} does not exist; generate the evaluation split first "
                                 f"(python -m benchmark run ... or generate --checkpoint {run_dir})")
     pid = protocol_id(cfg["dataset"], protocol)
-    result = evaluate(pid, generated=images, data_cfg=cfg["data"], **_harness_kwargs(options))
+    diversity = diversity_samples(run_dir, get_protocol(pid), method=method, **options)
+    result = evaluate(pid, generated=images, data_cfg=cfg["data"], diversity=diversity,
+                      lpips_weights=options.get("lpips_weights"), **_harness_kwargs(options))
     manifest = runs.read_manifest(run_dir)
     record = to_record(result, kind=manifest.get("kind", "method"), method=cfg["method"], dataset=cfg["dataset"],
                        preset=cfg.get("preset"), run_id=Path(run_dir).name)
@@ -138,9 +205,17 @@ def official_run_dir(out: Path, dataset: str, method: str, checkpoint: Path) -> 
 
 
 def format_record(record: Mapping[str, Any]) -> str:
-    m = record["metrics"]
+    m, ci = record["metrics"], record.get("ci95", {})
     parts = []
-    for key in ("mIoU", "accu", "FID", "FD-seg", "KID"):
+    for key in ("mIoU", "accu", "FID", "FID (unofficial weights)", "FD-seg", "KID", "LPIPS"):
         if m.get(key) is not None:
-            parts.append(f"{key} {m[key]:.2f}" if key in PERCENT_KEYS else f"{key} {m[key]:.4g}")
+            value = f"{m[key]:.2f}" if key in PERCENT_KEYS else f"{m[key]:.4g}"
+            if ci.get(key) is not None:
+                value += f" ± {ci[key]:.2f}" if key in PERCENT_KEYS else f" ± {ci[key]:.2g}"
+            parts.append(f"{key} {value}")
+    by_reason: dict[str, list[str]] = {}  # one sentence per cause, however many keys it takes out
+    for key, reason in record.get("not_measured", {}).items():
+        by_reason.setdefault(reason, []).append(key)
+    for reason, keys in by_reason.items():
+        parts.append(f"{', '.join(keys)} not measured ({reason})")
     return f"{record['method']} [{record['protocol']['id']}]: " + ", ".join(parts)

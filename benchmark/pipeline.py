@@ -1,11 +1,18 @@
-"""The steps the CLI chains: check data, train (or reuse), load a trained run, generate a split."""
+"""The steps the CLI chains: check data, train (or reuse), load a trained run, generate a split.
+
+:func:`train_run` also measures what the run costs (:mod:`benchmark.compute`: FLOPs per iteration before
+training, wall time, peak memory, generator parameters) into the manifest's ``compute`` section, and drives
+the learning curve of ``--eval-every`` (:mod:`benchmark.curve`). ``train_s`` is the wall time of the
+training calls (checkpoints and sample grids included; the FLOP measurement and the curve's evaluations
+left out), summed over the calls of a stopped-and-resumed run; peak memory is the largest of those calls.
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,16 +23,14 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from benchmark import checkpoint as ckpt
-from benchmark import runs
+from benchmark import compute, runs
+from benchmark.curve import CurveSpec, LearningCurve, check_curve
 from benchmark.datasets import build_dataset, dataset_info
 from benchmark.datasets.base import DataInfo, SISDataset
+from benchmark.runs import RunError
 from benchmark.trainer import DistInfo, Trainer, build_method, init_distributed, pick_device, to_device
-from benchmark.visualize import save_image
+from benchmark.visualize import save_image, to_uint8
 from methods.base import Method
-
-
-class RunError(RuntimeError):
-    """A run cannot start or continue; the message names the cause and the fix."""
 
 
 @dataclass
@@ -60,37 +65,79 @@ def fixed_batch(dataset: SISDataset, n: int) -> dict[str, Any]:
     return next(iter(loader))
 
 
+def check_run(out: Path, cfg: Config, curve: CurveSpec | None) -> None:
+    """What :func:`train_run` would refuse about an existing run directory, checked before anything trains."""
+    run_dir = runs.run_dir_for(out, cfg)
+    if runs.is_finished(run_dir) or (run_dir / "checkpoints" / ckpt.LATEST).is_file():
+        check_curve(run_dir, curve)
+
+
 def train_run(cfg: Config, out: Path, *, resume: bool | None = None, device: str | None = None,
-              argv: list[str] | None = None, progress: bool = True,
-              stop_after: int | None = None) -> TrainOutcome:
+              argv: list[str] | None = None, progress: bool = True, stop_after: int | None = None,
+              curve: CurveSpec | None = None, gflops: Mapping[str, float] | None = None,
+              budget: Mapping[str, Any] | None = None, sweep: Mapping[str, Any] | None = None) -> TrainOutcome:
     """Train ``cfg`` into its run directory, or reuse a finished run with the same config hash.
 
     ``resume``: True continues an unfinished run, False refuses to touch one, None (``run``) continues it.
     ``stop_after``: train at most this many iterations now; the run stays unfinished (resumable).
+    ``curve``: evaluate while training (``--eval-every``). ``gflops``: the per-stage GFLOPs already measured
+    for this config (a TFLOPs budget measures before the run exists); measured here otherwise.
+    ``budget`` / ``sweep``: the manifest's records of them.
     """
     run_dir = runs.run_dir_for(out, cfg)
     if runs.is_finished(run_dir):
+        check_curve(run_dir, curve)
+        if sweep:
+            runs.update_manifest(run_dir, sweep=dict(sweep))
         return TrainOutcome(run_dir, reused=True)
+    iterations = compute.stage_iterations(cfg)  # refuses a schedule that trains nothing
     has_ckpt = (run_dir / "checkpoints" / ckpt.LATEST).is_file()
     if has_ckpt and resume is False:
         raise RunError(f"{run_dir} holds an unfinished run; pass --resume to continue it, or delete the "
                        f"directory to start over")
+    resuming = has_ckpt and resume is not False
+    if resuming:
+        check_curve(run_dir, curve)
     dist_info: DistInfo = init_distributed(device)
     train_set = checked_dataset(cfg["data"], "train", train=True)
     val_set = checked_dataset(cfg["data"], eval_split(cfg), train=False)
     info = train_set.info
     dev = pick_device(device, dist_info)
+    previous = (runs.read_manifest(run_dir).get("compute") or {}) if resuming else {}
     if dist_info.is_main:
-        runs.start_run(run_dir, cfg, argv=argv, device=str(dev), world_size=dist_info.world_size)
+        runs.start_run(run_dir, cfg, argv=argv, device=str(dev), world_size=dist_info.world_size,
+                       budget=dict(budget) if budget else None, sweep=dict(sweep or {}),
+                       curve=curve.to_dict() if curve else None)
     trainer = Trainer(cfg, run_dir, train_set=train_set, info=info, sample_batch=fixed_batch(val_set, 8),
                       device=device, dist_info=dist_info, progress=progress,
                       finalize_set=build_dataset(cfg["data"], "train", train=False))
-    result = trainer.train(resume=has_ckpt and resume is not False, stop_after=stop_after)
+    gflops = dict(gflops or previous.get("gflops_per_stage_per_process") or
+                  compute.measure_gflops(trainer.method, cfg, trainer.first_batch(), trainer.device,
+                                         compute.steps_per_epoch(train_set, cfg, dist_info.world_size)))
+    if curve is not None:
+        ref = ckpt.latest_checkpoint(run_dir / "checkpoints") if resuming else None
+        trainer.evaluator = LearningCurve(curve, cfg, run_dir, iterations=iterations, gflops=gflops,
+                                          world_size=dist_info.world_size,
+                                          resume_at=(ref.stage, ref.iteration) if ref else None)
+    memory = compute.PeakMemory(trainer.device)
+    memory.start()
+    result = trainer.train(resume=resuming, stop_after=stop_after)
+    eval_s = trainer.evaluator.seconds if trainer.evaluator is not None else 0.0
+    peak = memory.read()
+    if previous.get("peak_mem_mb") is not None and previous.get("peak_mem_kind") == peak["peak_mem_kind"]:
+        peak["peak_mem_mb"] = max(peak["peak_mem_mb"], previous["peak_mem_mb"])
+    train_s = float(previous.get("train_s", 0.0)) + result.seconds - eval_s
+    record = compute.compute_record(cfg, trainer.method, result.iterations, gflops, train_s=train_s,
+                                    memory=peak, world_size=dist_info.world_size)
+    record["gflops_per_stage_per_process"] = gflops
+    if dist_info.is_main and curve is not None:
+        eval_total = float((runs.read_manifest(run_dir).get("curve") or {}).get("eval_s", 0.0)) + eval_s
+        runs.update_manifest(run_dir, curve={**curve.to_dict(), "eval_s": round(eval_total, 2)})
     if dist_info.is_main and not result.completed:
-        runs.update_manifest(run_dir, status="stopped", iterations=result.iterations)
+        runs.update_manifest(run_dir, status="stopped", iterations=result.iterations, compute=record)
     elif dist_info.is_main:
-        runs.finish_run(run_dir, train_seconds=round(result.seconds, 2), iterations=result.iterations,
-                        weights=trainer.method.extra_info(), data=info.to_dict())
+        runs.finish_run(run_dir, train_seconds=round(train_s, 2), iterations=result.iterations,
+                        weights=trainer.method.extra_info(), data=info.to_dict(), compute=record)
     return TrainOutcome(run_dir, reused=False, seconds=result.seconds, completed=result.completed)
 
 
@@ -122,14 +169,14 @@ def sample_stem(path: str) -> str:
 
 
 @torch.no_grad()
-def generate_split(method: Method, cfg: Mapping[str, Any], out_dir: Path, *, split: str | None = None,
-                   num_images: int | None = None, num_samples: int = 1, batch_size: int | None = None,
-                   seed: int | None = None, style: torch.Tensor | None = None,
-                   progress: bool = True) -> int:
-    """Generate the evaluation split into ``out_dir`` as ``<stem>.png`` (``<stem>_<k>.png`` for k samples).
-
-    The directory appears whole or not at all: images go to ``<out_dir>.partial`` first.
-    """
+def generated_images(method: Method, cfg: Mapping[str, Any], *, split: str | None = None,
+                     num_images: int | None = None, num_samples: int = 1, batch_size: int | None = None,
+                     seed: int | None = None, style: torch.Tensor | None = None,
+                     progress: bool = True) -> Iterator[tuple[str, torch.Tensor]]:
+    """``(name, image)`` for the first ``num_images`` label maps of ``split`` (default: the evaluation split):
+    ``name`` is the label map's file stem (``<stem>_<k>`` for k samples), ``image`` the uint8 ``[3, H, W]``
+    that :func:`generate_split` writes as PNG. Seeded once (``eval.seed``), in batches of
+    ``eval.batch_size``: the same images every time."""
     split = split or eval_split(cfg)
     dataset = checked_dataset(cfg["data"], split, train=False)
     ecfg = cfg.get("eval", {})
@@ -139,31 +186,47 @@ def generate_split(method: Method, cfg: Mapping[str, Any], out_dir: Path, *, spl
     device = next(method.parameters()).device
     if num_samples > 1 and not method.multimodal:
         raise RunError(f"method {method.name!r} produces one image per label map; --num-samples must be 1")
-    out_dir = Path(out_dir)
-    partial = out_dir.with_name(out_dir.name + ".partial")
-    partial.mkdir(parents=True, exist_ok=True)
     loader = DataLoader(torch.utils.data.Subset(dataset, range(n)), batch_size=bs, shuffle=False)
     method.eval()
     torch.manual_seed(seed)
+    for batch in tqdm(loader, desc=f"generate {method.name}", unit="batch", disable=not progress,
+                      file=sys.stderr):
+        batch = to_device(batch, device)
+        stems = [sample_stem(p) for p in batch["path"]]
+        if hasattr(method, "generate_samples") and num_samples > 1:
+            images = method.generate_samples(batch, num_samples)  # [B, K, 3, H, W]
+        else:
+            s = None if style is None else style.to(device).expand(len(stems), -1, -1, -1)
+            images = torch.stack([method.generate(batch, style=s) for _ in range(num_samples)], dim=1)
+        for stem, per_label in zip(stems, images, strict=True):
+            for k, img in enumerate(per_label):
+                name = stem if num_samples == 1 else f"{stem}_{k}"
+                yield name, torch.from_numpy(to_uint8(img)).permute(2, 0, 1)
+
+
+def generate_split(method: Method, cfg: Mapping[str, Any], out_dir: Path, *, split: str | None = None,
+                   num_images: int | None = None, num_samples: int = 1, batch_size: int | None = None,
+                   seed: int | None = None, style: torch.Tensor | None = None,
+                   progress: bool = True) -> int:
+    """Generate the evaluation split into ``out_dir`` as ``<stem>.png`` (``<stem>_<k>.png`` for k samples).
+
+    The directory appears whole or not at all: images go to ``<out_dir>.partial`` first.
+    """
+    out_dir = Path(out_dir)
+    partial = out_dir.with_name(out_dir.name + ".partial")
+    images = generated_images(method, cfg, split=split, num_images=num_images, num_samples=num_samples,
+                              batch_size=batch_size, seed=seed, style=style, progress=progress)
     written = 0
     try:
-        for batch in tqdm(loader, desc=f"generate {method.name}", unit="batch", disable=not progress,
-                          file=sys.stderr):
-            batch = to_device(batch, device)
-            stems = [sample_stem(p) for p in batch["path"]]
-            if hasattr(method, "generate_samples") and num_samples > 1:
-                images = method.generate_samples(batch, num_samples)  # [B, K, 3, H, W]
-            else:
-                s = None if style is None else style.to(device).expand(len(stems), -1, -1, -1)
-                images = torch.stack([method.generate(batch, style=s) for _ in range(num_samples)], dim=1)
-            for stem, per_label in zip(stems, images, strict=True):
-                for k, img in enumerate(per_label):
-                    name = f"{stem}.png" if num_samples == 1 else f"{stem}_{k}.png"
-                    save_image(img, partial / name)
-                    written += 1
+        for name, image in images:
+            if written == 0:
+                partial.mkdir(parents=True, exist_ok=True)
+            save_image(image.float() / 127.5 - 1, partial / f"{name}.png")
+            written += 1
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+    partial.mkdir(parents=True, exist_ok=True)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     partial.rename(out_dir)

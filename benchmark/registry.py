@@ -4,6 +4,12 @@ Built-in plugins register with a decorator when their module is imported; extern
 plugins through entry points (groups ``sisbench.methods``, ``sisbench.datasets``, ``sisbench.metrics``,
 ``sisbench.protocols``). A plugin that fails to import is recorded in :data:`PLUGIN_ERRORS` and reported
 by ``python -m benchmark list`` instead of breaking the command line.
+
+Layering: this module sits *below* the plugins and imports none of them (``tests/test_registry.py``
+checks). A registry validates what it receives against the plugin base its kind names by qualified name
+(``"methods.base.Method"``): the check walks the object's MRO (or its type's, for instance kinds such as
+protocols) and compares names, so it needs no import of the base -- a genuine subclass has already
+imported it. Built-in plugin packages are imported by name, at the first lookup (:func:`load_builtins`).
 """
 
 from __future__ import annotations
@@ -33,15 +39,30 @@ class Entry(Generic[T]):
 class Registry(Generic[T]):
     """A name -> plugin mapping that validates what it receives.
 
-    ``base`` is the class every registered class must derive from; ``None`` accepts any object
-    (protocols are registered as instances, checked by ``check``).
+    ``base``: the qualified name (``"package.module.Class"``) of the class every registered object must
+    derive from (``instances=False``: classes) or be an instance of (``instances=True``); ``None`` accepts
+    anything. ``check``: an extra callable run on every object (raise :class:`RegistryError` to refuse).
     """
 
-    def __init__(self, kind: str, base: type | None = None, check: Callable[[Any], None] | None = None):
+    def __init__(self, kind: str, base: str | None = None, *, instances: bool = False,
+                 check: Callable[[Any], None] | None = None):
         self.kind = kind
         self.base = base
+        self.instances = instances
         self.check = check
         self._entries: dict[str, Entry[T]] = {}
+
+    def _validate(self, key: str, obj: Any) -> None:
+        if self.base is None:
+            return
+        if self.instances:
+            ok = not inspect.isclass(obj) and self.base in _qualnames(type(obj))
+            what = "an instance of"
+        else:
+            ok = inspect.isclass(obj) and self.base in _qualnames(obj)
+            what = "a subclass of"
+        if not ok:
+            raise RegistryError(f"cannot register {key!r} as a {self.kind}: {obj!r} is not {what} {self.base}")
 
     def register(self, name: str | None = None, *, description: str | None = None,
                  source: str = "built-in") -> Callable[[T], T]:
@@ -57,10 +78,7 @@ class Registry(Generic[T]):
             raise RegistryError(f"cannot register {obj!r} as a {self.kind}: it has no name; pass name=...")
         if key != key.strip() or any(c in key for c in " ,/"):
             raise RegistryError(f"{self.kind} name {key!r} is invalid: use letters, digits, '_', '-' or '.'")
-        if self.base is not None and not (inspect.isclass(obj) and issubclass(obj, self.base)):
-            raise RegistryError(
-                f"cannot register {key!r} as a {self.kind}: {obj!r} is not a subclass of "
-                f"{self.base.__module__}.{self.base.__qualname__}")
+        self._validate(key, obj)
         if self.check is not None:
             self.check(obj)
         if key in self._entries:
@@ -101,38 +119,15 @@ def _first_line(text: str) -> str:
     return text.strip().splitlines()[0].strip() if text.strip() else ""
 
 
-def _check_method(obj: Any) -> None:
-    from methods.base import Method
-
-    if not (inspect.isclass(obj) and issubclass(obj, Method)):
-        raise RegistryError(f"{obj!r} is not a subclass of methods.base.Method")
+def _qualnames(cls: type) -> set[str]:
+    """``module.QualName`` of every class in ``cls``'s MRO (what a base check compares, importing nothing)."""
+    return {f"{c.__module__}.{c.__qualname__}" for c in inspect.getmro(cls)}
 
 
-def _check_dataset(obj: Any) -> None:
-    from benchmark.datasets.base import SISDataset
-
-    if not (inspect.isclass(obj) and issubclass(obj, SISDataset)):
-        raise RegistryError(f"{obj!r} is not a subclass of benchmark.datasets.base.SISDataset")
-
-
-def _check_metric(obj: Any) -> None:
-    from metrics.base import Metric
-
-    if not (inspect.isclass(obj) and issubclass(obj, Metric)):
-        raise RegistryError(f"{obj!r} is not a subclass of metrics.base.Metric")
-
-
-def _check_protocol(obj: Any) -> None:
-    from metrics.protocols import Protocol
-
-    if not isinstance(obj, Protocol):
-        raise RegistryError(f"{obj!r} is not a metrics.protocols.Protocol instance")
-
-
-METHODS: Registry = Registry("method", check=_check_method)
-DATASETS: Registry = Registry("dataset", check=_check_dataset)
-METRICS: Registry = Registry("metric", check=_check_metric)
-PROTOCOLS: Registry = Registry("protocol", check=_check_protocol)
+METHODS: Registry = Registry("method", "methods.base.Method")
+DATASETS: Registry = Registry("dataset", "benchmark.datasets.base.SISDataset")
+METRICS: Registry = Registry("metric", "metrics.base.Metric")
+PROTOCOLS: Registry = Registry("protocol", "metrics.protocols.Protocol", instances=True)
 
 ENTRY_POINT_GROUPS = {
     "sisbench.methods": METHODS,

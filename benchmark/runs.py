@@ -1,15 +1,26 @@
 """Run directories: where a method's training on a dataset lives, and how it is reused.
 
 ``<out>/runs/<dataset>/<method>/<run_id>/`` holds ``config.py`` (resolved, non-defaults marked),
-``manifest.json`` (versions, seed, weight sources, git commit, status, timings), ``train_log.csv``,
-``checkpoints/``, ``samples/``, ``images/`` (the generated evaluation split) and ``metrics.json``.
-``run_id`` is ``<preset>-<config hash>``: a finished run with the same resolved config is reused.
+``manifest.json`` (versions, seed, weight sources, git commit, status, timings, and the sections below),
+``train_log.csv``, ``curve.csv`` (with ``run --eval-every``), ``checkpoints/``, ``samples/``, ``images/``
+(the generated evaluation split) and ``metrics.json``.
+``run_id`` is ``<preset>-<config hash>``: a finished run with the same resolved config is reused. The seed
+and the ``budget`` section are part of the config, so each seed and each budget is a run of its own; the
+``run`` section (``run.sweep``: the values a ``--sweep`` set) is left out of the hash, so a swept run and
+the same config given with ``--set`` are one run.
+
+Manifest sections other helpers read (the team contract): ``compute`` (:func:`benchmark.compute.
+compute_record`), ``budget`` (null without ``--budget``), ``sweep`` ({} outside a sweep), ``hardware``
+(:func:`hardware`) and ``curve`` (null without ``--eval-every``). A run is finished when its manifest says
+so, a checkpoint exists and it trained at least one iteration: a run that trained nothing (the old
+``--iters -5``) is never reused.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -18,6 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import torch
 from mmengine.config import Config
 
 from benchmark import checkpoint as ckpt
@@ -27,6 +39,10 @@ from benchmark.io import atomic_write_json
 MANIFEST = "manifest.json"
 PACKAGES = ("torch", "torchvision", "timm", "torch-fidelity", "mmengine", "numpy", "pandas", "pillow",
             "safetensors", "mmsegmentation", "mmcv")
+
+
+class RunError(RuntimeError):
+    """A run cannot start, continue or be reused as asked; the message names the cause and the fix."""
 
 
 def run_id(cfg: Config) -> str:
@@ -54,7 +70,13 @@ def library_versions() -> dict[str, str]:
 
 
 def git_commit() -> dict[str, Any]:
-    root = Path(__file__).resolve().parent.parent
+    from benchmark.resources import source_checkout
+
+    # An installed wheel has no commit of its own; asking git from site-packages would report whatever
+    # repository the environment happens to sit in (e.g. a .venv inside some checkout).
+    root = source_checkout()
+    if root is None:
+        return {"commit": None, "dirty": None}
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                              timeout=10).stdout.strip()
@@ -82,9 +104,18 @@ def update_manifest(run_dir: Path, **fields: Any) -> dict[str, Any]:
     return manifest
 
 
+def hardware(device: str | torch.device) -> dict[str, Any]:
+    """The manifest's ``hardware`` record: the evaluation harness's (same keys in manifests and metrics
+    records: cpu, gpu, threads, device, platform), plus the CPU count."""
+    from metrics.evaluate import hardware as harness_hardware
+
+    return {**harness_hardware(device), "cpu_count": os.cpu_count()}
+
+
 def start_run(run_dir: Path, cfg: Config, *, argv: list[str] | None = None, device: str = "cpu",
-              world_size: int = 1) -> dict[str, Any]:
-    """Create the run directory, dump the config and write the manifest (status ``running``)."""
+              world_size: int = 1, **fields: Any) -> dict[str, Any]:
+    """Create the run directory, dump the config and write the manifest (status ``running``); ``fields``
+    (``budget``, ``sweep``, ``curve``) go into the manifest as given."""
     run_dir.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, run_dir / "config.py")
     atomic_write_json(run_dir / "config.json", to_plain(cfg))
@@ -96,7 +127,8 @@ def start_run(run_dir: Path, cfg: Config, *, argv: list[str] | None = None, devi
         overrides=cfg.get("_meta_", {}).get("overrides", []),
         versions=library_versions(), git=git_commit(), device=device, world_size=world_size,
         amp=cfg["train"].get("amp", "off"), command=" ".join(argv or sys.argv),
-        started=previous.get("started") or _now(), status="running",
+        started=previous.get("started") or _now(), status="running", hardware=hardware(device),
+        **{"budget": None, "sweep": {}, "curve": None, **fields},
     )
 
 
@@ -105,8 +137,18 @@ def finish_run(run_dir: Path, **fields: Any) -> dict[str, Any]:
 
 
 def is_finished(run_dir: Path) -> bool:
-    return read_manifest(run_dir).get("status") == "finished" and \
-        ckpt.latest_checkpoint(Path(run_dir) / "checkpoints") is not None
+    """Finished, checkpointed, and trained at least one iteration (a zero-iteration run is never reused)."""
+    manifest = read_manifest(run_dir)
+    if manifest.get("status") != "finished":
+        return False
+    latest = ckpt.latest_checkpoint(Path(run_dir) / "checkpoints")
+    if latest is None:
+        return False
+    iterations = manifest.get("iterations")
+    if isinstance(iterations, dict) and iterations:
+        counts = [v for v in iterations.values() if isinstance(v, int)]
+        return len(counts) == len(iterations) and min(counts) >= 0 and sum(counts) > 0
+    return latest.iteration > 0
 
 
 def load_run_config(run_dir: Path) -> Config:

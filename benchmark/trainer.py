@@ -4,6 +4,11 @@ Per stage of the method (``Method.stages``): build its optimizers and learning-r
 stage's networks for DDP, then iterate ``train_step`` with explicit cadences for logging, sample grids and
 checkpoints. Resuming restores weights, optimizers, schedules, loss scalers, EMA, RNG states and the data
 position, so 10 + 10 resumed iterations give the weights of 20 straight ones.
+
+An optional ``evaluator`` (the learning curve of ``run --eval-every``, :mod:`benchmark.curve`) is asked
+after each iteration whether it is due, and then called with the method holding the weights generation
+uses (EMA where kept), in eval mode, every RNG state saved before and restored after: training is the same
+with and without it.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.distributed as dist
@@ -121,6 +126,28 @@ def to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
+def train_loader(train_set: Dataset, cfg: Mapping[str, Any], start_iter: int, device: torch.device,
+                 dist_info: DistInfo | None = None) -> DataLoader:
+    """The training batches from iteration ``start_iter`` on (every stage starts at 0)."""
+    tcfg, dist_info = cfg["train"], dist_info or DistInfo()
+    seed = int(cfg.get("seed", 0))
+    sampler = EpochBatchSampler(len(train_set), int(tcfg["batch_size"]), seed, start_iter, dist_info.rank,
+                                dist_info.world_size)
+    workers = int(tcfg.get("num_workers", 0))
+    # Its own generator: creating the loader's iterator must not draw from the global RNG, whose state
+    # a resumed run has just restored.
+    return DataLoader(EpochIndexed(train_set), batch_sampler=sampler, num_workers=workers,
+                      pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+                      generator=torch.Generator().manual_seed(seed))
+
+
+def first_batch(train_set: Dataset, cfg: Mapping[str, Any], device: torch.device,
+                dist_info: DistInfo | None = None) -> dict[str, Any]:
+    """The batch a stage's first iteration trains on (what the FLOP count measures)."""
+    loader = train_loader(train_set, dict(cfg, train=dict(cfg["train"], num_workers=0)), 0, device, dist_info)
+    return to_device(next(iter(loader)), device)
+
+
 # -- schedules and EMA -------------------------------------------------------------------------------
 
 def lr_lambda(schedule: Mapping[str, Any], total_iters: int):
@@ -201,6 +228,14 @@ class TrainResult:
     completed: bool = True
 
 
+class Evaluator(Protocol):
+    """What the trainer calls every so often (:class:`benchmark.curve.LearningCurve`)."""
+
+    def due(self, stage: str, iteration: int, total: int) -> bool: ...
+
+    def __call__(self, method: Method, stage: str, iteration: int) -> str: ...
+
+
 def build_method(cfg: Mapping[str, Any], info: DataInfo) -> Method:
     cls = METHODS.get(cfg["method"])
     return cls(cfg, info)
@@ -235,7 +270,7 @@ class Trainer:
     def __init__(self, cfg: Mapping[str, Any], run_dir: Path, *, train_set: Dataset, info: DataInfo,
                  sample_batch: Mapping[str, Any] | None = None, device: str | None = None,
                  dist_info: DistInfo | None = None, progress: bool = True,
-                 finalize_set: Dataset | None = None):
+                 finalize_set: Dataset | None = None, evaluator: Evaluator | None = None):
         self.cfg = cfg
         self.tcfg = cfg["train"]
         self.run_dir = Path(run_dir)
@@ -246,6 +281,7 @@ class Trainer:
         self.info = info
         self.sample_batch = sample_batch
         self.finalize_set = finalize_set
+        self.evaluator = evaluator
         self.progress = progress and self.dist.is_main
         amp = self.tcfg.get("amp", "off")
         if amp == "fp16" and self.device.type != "cuda":
@@ -257,8 +293,12 @@ class Trainer:
         self.seed = seed
 
     def stage_iters(self, stage: str) -> int:
-        per_stage = (self.tcfg.get("stages") or {}).get(stage, {})
-        return int(per_stage.get("iters", self.tcfg["iters"]))
+        from benchmark.compute import stage_iterations
+
+        return stage_iterations(self.cfg)[stage]
+
+    def first_batch(self) -> dict[str, Any]:
+        return first_batch(self.train_set, self.cfg, self.device, self.dist)
 
     def train(self, resume: bool = False, stop_after: int | None = None) -> TrainResult:
         """Train every stage to its configured length (resuming from the latest checkpoint if asked).
@@ -386,6 +426,9 @@ class Trainer:
                 if self.dist.is_main and self.sample_batch is not None and \
                         (n_done % int(self.tcfg["sample_interval"]) == 0 or n_done == total):
                     self.write_samples(stage, n_done, ema)
+                if self.dist.is_main and self.evaluator is not None and self.evaluator.due(stage, n_done, total):
+                    with self.generating(ema):
+                        bar.write(self.evaluator(self.method, stage, n_done))
                 budget[0] -= 1
                 if budget[0] == 0 and n_done != total:
                     bar.close()
@@ -426,15 +469,7 @@ class Trainer:
             getattr(self.method, name).load_state_dict(shadow.state_dict())
 
     def _loader(self, start_iter: int) -> DataLoader:
-        bs = int(self.tcfg["batch_size"])
-        sampler = EpochBatchSampler(len(self.train_set), bs, self.seed, start_iter, self.dist.rank,
-                                    self.dist.world_size)
-        workers = int(self.tcfg.get("num_workers", 0))
-        # Its own generator: creating the loader's iterator must not draw from the global RNG, whose state
-        # a resumed run has just restored.
-        return DataLoader(EpochIndexed(self.train_set), batch_sampler=sampler, num_workers=workers,
-                          pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
-                          generator=torch.Generator().manual_seed(self.seed))
+        return train_loader(self.train_set, self.cfg, start_iter, self.device, self.dist)
 
     def _save(self, stage, iteration, optimizers, schedulers, ctx, ema) -> None:
         if not self.dist.is_main:
@@ -450,28 +485,37 @@ class Trainer:
             ckpt.save_checkpoint(self.ckpt_dir, self.method, stage, iteration, state,
                                  keep=int(self.tcfg.get("keep_checkpoints", 0)) or None)
 
-    @torch.no_grad()
-    def write_samples(self, stage: str, iteration: int, ema: EMA | None = None) -> Path:
-        """A grid of label | real | generated rows for the fixed sample batch."""
-        from benchmark.visualize import sample_grid
-
+    @contextmanager
+    def generating(self, ema: EMA | None = None) -> Iterator[None]:
+        """The method as generation sees it mid-training: unwrapped from DDP, EMA weights loaded where kept,
+        eval mode; afterwards the training weights, mode and every RNG state are back."""
         method = self.method
         was_training = method.training
+        rng = ckpt.rng_state()
         with unwrapped(method):
             state = None
             if ema is not None:
                 state = {n: copy.deepcopy(getattr(method, n).state_dict()) for n in ema.shadow}
                 self.apply_ema(ema)
             method.eval()
+            try:
+                yield
+            finally:
+                if state is not None:
+                    for n, sd in state.items():
+                        getattr(method, n).load_state_dict(sd)
+                method.train(was_training)
+                ckpt.set_rng_state(rng)
+
+    @torch.no_grad()
+    def write_samples(self, stage: str, iteration: int, ema: EMA | None = None) -> Path:
+        """A grid of label | real | generated rows for the fixed sample batch."""
+        from benchmark.visualize import sample_grid
+
+        with self.generating(ema):
             batch = to_device(self.sample_batch, self.device)
-            rng = torch.get_rng_state()
             torch.manual_seed(self.seed)
-            fake = method.generate(batch)
-            torch.set_rng_state(rng)
-            if state is not None:
-                for n, sd in state.items():
-                    getattr(method, n).load_state_dict(sd)
-        method.train(was_training)
+            fake = self.method.generate(batch)
         path = self.run_dir / "samples" / f"{stage}_{iteration:08d}.png"
         sample_grid(batch["label"], batch["image"], [fake], self.info, path)
         return path

@@ -65,6 +65,10 @@ class Method(nn.Module):
     ema_networks: ClassVar[tuple[str, ...]] = ("netG",)
     #: whether generate() produces several different images per label (z, style or k outputs)
     multimodal: ClassVar[bool] = False
+    #: the sub-networks ``generate()`` runs to make the evaluation images (z sampled, no style image): what
+    #: "the generator's parameters" count (manifest ``compute.params_G_M``). Discriminators, style or
+    #: feature encoders used only with a style image, and loss networks (VGG) are not part of it.
+    generator_networks: ClassVar[tuple[str, ...]] = ("netG",)
 
     def __init__(self, cfg: Mapping[str, Any], data: DataInfo):
         super().__init__()
@@ -102,3 +106,8 @@ class Method(nn.Module):
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def generator_parameters(method: Method) -> int:
+    """Parameters of the networks :attr:`Method.generator_networks` names (what ``generate()`` runs)."""
+    return sum(count_parameters(getattr(method, name)) for name in method.generator_networks)

@@ -239,8 +239,8 @@ class Pix2Pix(Method):
         return semantic_input(dict(batch), self.data, self.use_instance)
 
     def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, float]:
-        cond = self._condition(batch)
         real = batch["image"]
+        cond = self._condition(batch).to(real.dtype)   # float64 images (parity tests) get a float64 condition
         with ctx.autocast():
             fake = self.netG(cond)
             # D step first, as the official optimize_parameters: fake before real.
@@ -254,7 +254,8 @@ class Pix2Pix(Method):
         with ctx.frozen("D"), ctx.autocast():
             pred = self.netD(torch.cat([cond, fake], 1))
             g_gan = self.gan_loss(pred, True, for_discriminator=False)
-            g_l1 = F.l1_loss(fake.float(), real.float()) * self.lambda_l1
+            dtype = torch.promote_types(fake.dtype, torch.float32)     # float32 under autocast, else as is
+            g_l1 = F.l1_loss(fake.to(dtype), real.to(dtype)) * self.lambda_l1
         ctx.backward({"G_GAN": g_gan, "G_L1": g_l1}, "G")
         ctx.step("G")
         return {"D_fake": d_fake.item(), "D_real": d_real.item(), "G_GAN": g_gan.item(), "G_L1": g_l1.item()}

@@ -32,8 +32,11 @@ import torch
 from benchmark.config import CONFIG_ROOT, PRESETS, load_config
 from benchmark.datasets import dataset_class
 from benchmark.registry import METHODS
+from benchmark.resources import source_checkout
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "methods.md"
+#: docs/methods.md of the checkout (docs do not ship in the wheel: where SISBench runs as an installed wheel,
+#: e.g. under tox, the checkout is the working directory)
+DOC = (source_checkout() or Path.cwd()) / "docs" / "methods.md"
 REFERENCE = {"tiny": "synthetic", "paper": "ade20k"}
 #: top-level sections that are not the method's (data, evaluation, provenance, run bookkeeping)
 NOT_METHOD = ("data", "eval", "run", "train", "budget", "seed", "method", "dataset", "preset", "_meta_")

@@ -420,6 +420,8 @@ class SLNPGAN(Method):
     stages = ("noise_prior", "main")
     networks = ("netVAE", "netG0", "netG1", "netD0", "netD1")
     ema_networks = ("netG0", "netG1")
+    # generate() decodes and re-encodes z through the noise-prior VAE (Z_np = Enc(Dec(z))), then G0 and G1
+    generator_networks = ("netVAE", "netG0", "netG1")
     multimodal = True
 
     def __init__(self, cfg: Mapping[str, Any], data: DataInfo):
@@ -621,5 +623,9 @@ class SLNPGAN(Method):
             "g1_size": list(self.size1),
             "attention_grid": list(self.netG1.grid(self.size1)),
             "optimizer": self.cfg["optimizer"]["type"],
+            # for figure labels: which recurrence the name stands for (Table 1), not torch.optim.Adam
+            "optimizer_recurrence": (f"AMM, alpha {self.cfg['optimizer']['alpha']}"
+                                     if self.cfg["optimizer"]["type"] == "AMM" else
+                                     "Table 1 Adam: AMM's recurrence with alpha = 0 (delta inside the root)"),
             **{f"params_{name[3:]}": count_parameters(getattr(self, name)) for name in self.networks},
         }

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 #: extractor names used as keys of :attr:`EvalState.features`
 INCEPTION = "inception"
 SEGMENTER = "segmenter"
+DIVERSITY = "diversity"
 
 
 class ProtocolError(ValueError):
@@ -39,8 +40,9 @@ class WeightsUnavailable(RuntimeError):
 class EvalState:
     """What the pass over the generated and reference images produced, shared by every metric.
 
-    ``features[name]`` holds the generated images' features of extractor ``name`` (``[N, D]``) and
-    ``reference[name]`` the reference set's; ``confusion`` the segmenter's confusion matrix.
+    ``features[name]`` holds the generated images' features of extractor ``name`` (``[N, D]``; for
+    ``"diversity"`` the mean LPIPS of each map's samples, ``[maps]``) and ``reference[name]`` the reference
+    set's; ``confusion`` the segmenter's confusion matrix.
     """
 
     protocol: Protocol

@@ -6,7 +6,13 @@ resolution, and in one pass
 
 - runs the protocol's segmenter (predictions into a :class:`~metrics.segmentation.ConfusionMatrix`
   against the sample's label map, mapped and nearest-resized; pooled features for FD-seg),
-- extracts Inception features (FID, KID, precision/recall).
+- extracts Inception features (FID, KID, precision/recall),
+
+with a tqdm bar (ETA) on a terminal. Every result also carries ``hardware`` (CPU, GPU, threads, device,
+platform) and 95% intervals from a bootstrap over the evaluation images (``ci95``, ``ci95_interval``,
+``ci95_method``; :mod:`metrics.bootstrap`), and its provenance names the segmenter's sha256 and pin
+(``segmenter_sha256``, ``segmenter_pinned_sha256``, ``segmenter_checkpoint``, ``segmenter_override``)
+and ``num_images_overridden``: rows that differ in them are different rows.
 
 Reference-set features come from the on-disk :class:`~metrics.fid.FeatureCache` or are computed once.
 Every registered metric the protocol lists then reads the shared :class:`~metrics.base.EvalState`.
@@ -22,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
@@ -33,11 +40,25 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
+from tqdm import tqdm
 
 from benchmark.io import atomic_write_json
 from benchmark.registry import METRICS
-from metrics.base import INCEPTION, SEGMENTER, EvalState, ProtocolError, WeightsUnavailable
-from metrics.fid import FeatureCache, inception_features, load_inception, to_uint8
+from benchmark.resources import cache_root
+from metrics.base import DIVERSITY, INCEPTION, SEGMENTER, EvalState, ProtocolError, WeightsUnavailable
+from metrics.bootstrap import DEFAULT_RESAMPLES, PerImageCounts, bootstrap_ci95
+from metrics.diversity import KEY_LPIPS, DiversitySamples, load_lpips, per_map_lpips
+from metrics.fid import (
+    KEY_FD_SEG,
+    KEY_FID,
+    UNOFFICIAL_SUFFIX,
+    FeatureCache,
+    feature_statistics,
+    frechet_distance,
+    inception_features,
+    load_inception,
+    to_uint8,
+)
 from metrics.protocols import Protocol, get_protocol
 from metrics.segmentation import IGNORE_INDEX, ConfusionMatrix, get_label_mapping, resize_labels
 from metrics.segmenters import Segmenter, build_segmenter
@@ -46,7 +67,6 @@ from metrics.segmenters import Segmenter, build_segmenter
 #: float ``[3, H, W]`` in ``[-1, 1]`` or uint8 ``[3, H, W]``
 ImageSource = str | os.PathLike | Iterable[tuple[str, Tensor]]
 
-DEFAULT_CACHE_DIR = Path(__file__).resolve().parent.parent / "results" / "cache"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
@@ -123,6 +143,30 @@ def library_versions() -> dict[str, str | None]:
     return out
 
 
+def _fd(generated: Tensor, reference: Tensor) -> float:
+    """The Frechet distance FID and FD-seg report (reference statistics first, as the metrics)."""
+    return frechet_distance(*feature_statistics(reference), *feature_statistics(generated))
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware(device: torch.device | str) -> dict[str, Any]:
+    """Where the numbers were computed: ``{"cpu", "gpu", "threads", "device", "platform"}`` (the shape of
+    the run manifest's ``hardware``)."""
+    device = torch.device(device)
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" and torch.cuda.is_available() else None
+    return {"cpu": _cpu_model(), "gpu": gpu, "threads": torch.get_num_threads(), "device": str(device),
+            "platform": platform.platform()}
+
+
 class _Extractors:
     """The segmenter and Inception network a protocol needs, and why any is unavailable.
 
@@ -133,9 +177,13 @@ class _Extractors:
     def __init__(self, protocol: Protocol, metric_names: list[str], *, num_classes: int,
                  data_cfg: Mapping[str, Any], device: torch.device, cache_dir: Path,
                  inception_weights: str | os.PathLike | None, segmenter_checkpoint: str | os.PathLike | None,
-                 segmenter: Segmenter | None, strict: bool = True):
+                 segmenter: Segmenter | None, strict: bool = True, diversity: DiversitySamples | str | None = None,
+                 lpips_weights: str | os.PathLike | None = None):
         self.metric_names = list(metric_names)
         self.unavailable: dict[str, str] = {}
+        self.lpips = None
+        self.lpips_record: dict[str, Any] | None = None
+        self.diversity = diversity if isinstance(diversity, DiversitySamples) else None
         self.fallback: dict[str, str] | None = None
         self.inception = None
         self.inception_record: dict[str, Any] | None = None
@@ -168,6 +216,19 @@ class _Extractors:
                 self._mark({n: METRICS.get(n).requires for n in self.metric_names}, SEGMENTER, str(exc))
         if self.segmenter is not None:
             self.segmenter = self.segmenter.eval().to(device)
+        # LPIPS diversity is optional: any reason it cannot be measured is recorded, never raised
+        if any(DIVERSITY in r for r in requires.values()):
+            if isinstance(diversity, str):
+                self._mark(requires, DIVERSITY, diversity)
+            elif diversity is None:
+                self._mark(requires, DIVERSITY, "no samples per label map were given (`run` and `evaluate "
+                                                "--checkpoint` generate them for a multimodal method)")
+            else:
+                try:
+                    self.lpips, self.lpips_record = load_lpips(protocol.lpips_backbone, lpips_weights,
+                                                               device=device)
+                except WeightsUnavailable as exc:
+                    self._mark(requires, DIVERSITY, str(exc))
 
     def _mark(self, requires: Mapping[str, tuple[str, ...]], extractor: str, reason: str) -> None:
         for name, req in requires.items():
@@ -187,20 +248,29 @@ def evaluate(protocol: str | Protocol, *, generated: ImageSource, data_cfg: Mapp
              inception_weights: str | os.PathLike | None = None,
              segmenter_checkpoint: str | os.PathLike | None = None, num_images: int | None = None,
              batch_size: int = 16, out_path: str | os.PathLike | None = None,
-             segmenter: Segmenter | None = None) -> dict[str, Any]:
-    """Evaluate generated images under ``protocol``; returns ``{"metrics": {...}, "provenance": {...}}``.
+             segmenter: Segmenter | None = None, resamples: int = DEFAULT_RESAMPLES,
+             progress: bool | None = None, diversity: DiversitySamples | str | None = None,
+             lpips_weights: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Evaluate generated images under ``protocol``; returns ``{"metrics": {...}, "provenance": {...},
+    "hardware": {...}, "ci95": {...}, "ci95_interval": {...}, "ci95_method": str}``.
 
     ``generated``: a directory of ``<stem>.png`` whose stems match the evaluation split's sample file
     stems, or an iterable of ``(stem, image)``. ``num_images`` overrides the protocol's count (recorded:
     such numbers are not the protocol's). ``cache_dir`` holds reference features and trained segmenters
     (default ``results/cache``). ``segmenter`` replaces the protocol's network (tests, benchmarks).
-    With ``out_path`` the result is also written there as JSON (atomically).
+    With ``out_path`` the result is also written there as JSON (atomically). ``resamples``: bootstrap
+    resamples of the 95% intervals (:mod:`metrics.bootstrap`; 0: none). ``progress``: a tqdm bar with the
+    ETA on stderr (None: on a terminal only). ``diversity``: K samples per label map for LPIPS diversity
+    (:class:`~metrics.diversity.DiversitySamples`), or the sentence why there are none (``"n/a: ..."`` for a
+    method with one image per map); ``lpips_weights``: a local LPIPS backbone file. What could not be
+    measured is listed under ``not_measured`` (metric key -> sentence).
     """
     lookup, stems = image_lookup(generated)
     return _run(get_protocol(protocol), lookup=lookup, stems=stems, data_cfg=data_cfg, device=device,
                 cache_dir=cache_dir, seed=seed, inception_weights=inception_weights,
                 segmenter_checkpoint=segmenter_checkpoint, num_images=num_images, batch_size=batch_size,
-                out_path=out_path, segmenter=segmenter, oracle=False)
+                out_path=out_path, segmenter=segmenter, oracle=False, resamples=resamples, progress=progress,
+                diversity=diversity, lpips_weights=lpips_weights)
 
 
 def evaluate_real(protocol: str | Protocol, *, data_cfg: Mapping[str, Any], device: torch.device | str = "cpu",
@@ -208,7 +278,8 @@ def evaluate_real(protocol: str | Protocol, *, data_cfg: Mapping[str, Any], devi
                   inception_weights: str | os.PathLike | None = None,
                   segmenter_checkpoint: str | os.PathLike | None = None, num_images: int | None = None,
                   batch_size: int = 16, out_path: str | os.PathLike | None = None,
-                  segmenter: Segmenter | None = None) -> dict[str, Any]:
+                  segmenter: Segmenter | None = None, resamples: int = DEFAULT_RESAMPLES,
+                  progress: bool | None = None) -> dict[str, Any]:
     """The oracle row: the real evaluation images evaluated exactly as generated ones would be.
 
     Where the reference set is the evaluation split itself, the oracle's FID / FD-seg are ~0 by
@@ -217,19 +288,22 @@ def evaluate_real(protocol: str | Protocol, *, data_cfg: Mapping[str, Any], devi
     return _run(get_protocol(protocol), lookup=None, stems=None, data_cfg=data_cfg, device=device,
                 cache_dir=cache_dir, seed=seed, inception_weights=inception_weights,
                 segmenter_checkpoint=segmenter_checkpoint, num_images=num_images, batch_size=batch_size,
-                out_path=out_path, segmenter=segmenter, oracle=True)
+                out_path=out_path, segmenter=segmenter, oracle=True, resamples=resamples, progress=progress,
+                diversity="n/a: the real images hold one image per label map")
 
 
 def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: set[str] | None,
          data_cfg: Mapping[str, Any], device: torch.device | str, cache_dir: str | os.PathLike | None, seed: int,
          inception_weights: str | os.PathLike | None, segmenter_checkpoint: str | os.PathLike | None,
          num_images: int | None, batch_size: int, out_path: str | os.PathLike | None,
-         segmenter: Segmenter | None, oracle: bool) -> dict[str, Any]:
+         segmenter: Segmenter | None, oracle: bool, resamples: int = DEFAULT_RESAMPLES,
+         progress: bool | None = None, diversity: DiversitySamples | str | None = None,
+         lpips_weights: str | os.PathLike | None = None) -> dict[str, Any]:
     from benchmark.datasets import build_dataset
 
     start = time.time()
     device = torch.device(device)
-    cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
+    cache_dir = Path(cache_dir) if cache_dir is not None else cache_root()
     torch.manual_seed(seed)
     info, mapping = _dataset_and_mapping(protocol, data_cfg)
     num_classes = mapping.num_classes or info.num_classes
@@ -239,7 +313,8 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
         raise ValueError(f"protocol {protocol.id} lists unknown metrics {unknown}; registered: {METRICS.names()}")
     ex = _Extractors(protocol, list(protocol.metrics), num_classes=num_classes, data_cfg=data_cfg, device=device,
                      cache_dir=cache_dir, inception_weights=inception_weights,
-                     segmenter_checkpoint=segmenter_checkpoint, segmenter=segmenter)
+                     segmenter_checkpoint=segmenter_checkpoint, segmenter=segmenter, diversity=diversity,
+                     lpips_weights=lpips_weights)
 
     eval_set = build_dataset(data_cfg, protocol.split, train=False)
     limit = num_images if num_images is not None else protocol.num_images
@@ -248,6 +323,9 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
         raise ValueError(f"the {protocol.split} split of {info.name} holds {len(eval_set)} images; need >= 2")
 
     confusion = ConfusionMatrix(num_classes, IGNORE_INDEX, device=device) if ex.needs(SEGMENTER) else None
+    per_image = PerImageCounts(num_classes, IGNORE_INDEX) if confusion is not None else None
+    bar = tqdm(total=n, desc=f"evaluate {protocol.id}", unit="img", file=sys.stderr,
+               disable=None if progress is None else not progress)
     gen_feats: dict[str, list[Tensor]] = {INCEPTION: [], SEGMENTER: []}
     fingerprint = hashlib.sha256()
     missing: list[str] = []
@@ -278,10 +356,13 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
         if ex.needs(SEGMENTER):
             pred, feats = ex.segmenter.predict_with_features(batch)
             target = torch.stack([resize_labels(lab, batch.shape[-2:]) for lab in labels]).to(device)
-            confusion.update(pred, target)
+            confusion.update(pred, target)  # checks the ids first
+            per_image.update(pred, target)
             gen_feats[SEGMENTER].append(feats.float().cpu())
         if ex.needs(INCEPTION):
             gen_feats[INCEPTION].append(inception_features(ex.inception, to_uint8(batch)))
+        bar.update(len(images))
+    bar.close()
     if missing:
         raise FileNotFoundError(f"{len(missing)} of {n} evaluation images have no generated image with the same "
                                 f"file stem (first: {', '.join(missing[:5])}); generate the whole "
@@ -289,6 +370,8 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
 
     state = EvalState(protocol=protocol, seed=seed, confusion=confusion)
     state.features = {k: torch.cat(v) for k, v in gen_feats.items() if v}
+    if ex.needs(DIVERSITY):
+        state.features[DIVERSITY] = per_map_lpips(ex.lpips, ex.diversity, device=device, progress=progress)
     reference_record: dict[str, Any] = {}
     extractors: dict[str, Callable[[Tensor], Tensor]] = {}
     if INCEPTION in state.features:
@@ -331,6 +414,26 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
     for name in ex.active:
         metrics.update(METRICS.get(name)().compute(state))
 
+    paired = protocol.reference_split == protocol.split  # then the reference rows are the same images
+    fd_features = {key: (state.features[ext], state.reference[ext], paired)
+                   for key, ext in ((KEY_FD_SEG, SEGMENTER), (KEY_FID, INCEPTION))
+                   if ext in state.features and ext in state.reference}
+    per_item = {KEY_LPIPS: state.features[DIVERSITY]} if DIVERSITY in state.features else {}
+    if resamples > 0:
+        intervals = bootstrap_ci95(num_images=n, counts=None if per_image is None else per_image.counts(),
+                                   averaging=protocol.averaging, fd_features=fd_features, metrics=metrics,
+                                   distance=_fd, resamples=resamples, seed=seed, per_item=per_item)
+    else:
+        intervals = {"ci95": {}, "ci95_interval": {}, "ci95_method": "not bootstrapped (resamples=0)"}
+    seg_pin = None if ex.segmenter is None else (ex.segmenter.pin or {})
+    if ex.inception_record is not None and not ex.inception_record["official_weights"]:
+        # not torch-fidelity's file: these numbers must never sit in an FID column
+        rename = {k: k + UNOFFICIAL_SUFFIX for name in ex.active if INCEPTION in METRICS.get(name).requires
+                  for k in METRICS.get(name).keys}
+        metrics = {rename.get(k, k): v for k, v in metrics.items()}
+        for part in ("ci95", "ci95_interval"):
+            intervals[part] = {rename.get(k, k): v for k, v in intervals[part].items()}
+
     provenance = {
         "protocol_id": protocol.id, "protocol_version": protocol.version, "protocol": protocol.to_dict(),
         "oracle": oracle, "dataset": info.name, "split": protocol.split, "num_images": n,
@@ -342,13 +445,25 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
         "metrics_computed": ex.active, "metrics_unavailable": ex.unavailable,
         "fid_extractor": protocol.fid_extractor if ex.inception is not None else None,
         "fallback": ex.fallback, "inception": ex.inception_record,
+        "diversity": None if ex.lpips_record is None else {
+            **ex.lpips_record, "samples_per_map": protocol.lpips_samples, "maps": len(ex.diversity.stems),
+            "pairs": "all pairs of each map's samples", "directory": str(ex.diversity.directory)},
         "segmenter": None if ex.segmenter is None else {
             **(protocol.segmenter.to_dict() if protocol.segmenter and segmenter is None else {"kind": "given"}),
             **ex.segmenter.describe()},
+        # keys the tables match rows on (with protocol_id, protocol_version, num_images_overridden)
+        "segmenter_sha256": None if ex.segmenter is None else ex.segmenter.checkpoint_hash,
+        "segmenter_pinned_sha256": None if seg_pin is None else seg_pin.get("sha256"),
+        "segmenter_checkpoint": None if seg_pin is None else seg_pin.get("checkpoint"),
+        "segmenter_override": bool(seg_pin and seg_pin.get("override")),
+        "inception_official": None if ex.inception_record is None else ex.inception_record["official_weights"],
         "reference": reference_record, "versions": library_versions(), "device": str(device),
         "seconds": round(time.time() - start, 2),
     }
-    result = {"metrics": metrics, "provenance": provenance}
+    not_measured = {key: reason for name, reason in ex.unavailable.items() for key in METRICS.get(name).keys
+                    if name in protocol.metrics}
+    result = {"metrics": metrics, "provenance": provenance, "hardware": hardware(device), **intervals,
+              "not_measured": not_measured}
     if out_path is not None:
         atomic_write_json(out_path, result)
     return result
@@ -391,7 +506,7 @@ def preflight(protocol: str | Protocol, *, data_cfg: Mapping[str, Any], device: 
     info, mapping = _dataset_and_mapping(protocol, data_cfg)
     ex = _Extractors(protocol, list(protocol.metrics), num_classes=mapping.num_classes or info.num_classes,
                      data_cfg=data_cfg, device=torch.device(device),
-                     cache_dir=Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR,
+                     cache_dir=Path(cache_dir) if cache_dir is not None else cache_root(),
                      inception_weights=inception_weights, segmenter_checkpoint=segmenter_checkpoint, segmenter=None)
     return {"protocol": protocol.id, "metrics": ex.active, "fallback": ex.fallback,
             "segmenter_sha256": None if ex.segmenter is None else ex.segmenter.checkpoint_hash}
@@ -415,7 +530,7 @@ def metric_throughput(protocol: str | Protocol, *, data_cfg: Mapping[str, Any], 
     mapping = get_label_mapping(protocol.label_mapping)
     ex = _Extractors(protocol, list(protocol.metrics), num_classes=mapping.num_classes or info.num_classes,
                      data_cfg=data_cfg, device=device,
-                     cache_dir=Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR,
+                     cache_dir=Path(cache_dir) if cache_dir is not None else cache_root(),
                      inception_weights=inception_weights, segmenter_checkpoint=segmenter_checkpoint,
                      segmenter=segmenter, strict=False)
     resolution = tuple(protocol.resolution or info.image_size)

@@ -1,10 +1,16 @@
 """FID, KID, precision/recall (Inception-v3 features through torch-fidelity) and FD-seg.
 
 Small pure functions: features -> :func:`feature_statistics` -> :func:`frechet_distance`. FID uses
-torch-fidelity's ``inception-v3-compat`` extractor, which reproduces the TF-ported Inception that
-pytorch-fid (and so SPADE) used: 2048-d pool features, uint8 input resized to 299x299 with
-TensorFlow-1.x-compatible bilinear interpolation. FD-seg is the same Frechet distance on the protocol's
-segmenter's pooled features; it is never called FID.
+torch-fidelity's ``inception-v3-compat`` extractor with its weights file
+``weights-inception-2015-12-05-6726825d.pth`` (the one name SISBench uses for it: messages, ``--help``,
+docs), which reproduces the TF-ported Inception that pytorch-fid (and so SPADE) used: 2048-d pool
+features, uint8 input resized to 299x299 with TensorFlow-1.x-compatible bilinear interpolation. FD-seg is
+the same Frechet distance on the protocol's segmenter's pooled features; it is never called FID.
+
+Other Inception weights (``--inception-weights`` with a file whose sha256 does not start with
+``6726825d``) are not refused -- a user may have good reasons, e.g. a converted copy -- but their numbers
+are not FID: every Inception-based key of such a record carries :data:`UNOFFICIAL_SUFFIX`
+(``"FID (unofficial weights)"``), so no table can put them in an FID column.
 
 FID = ||mu_r - mu_g||^2 + Tr(S_r + S_g - 2 (S_r S_g)^(1/2))  (PROTOCOLS.md; the seeds drop the square).
 
@@ -41,6 +47,9 @@ INCEPTION_EXTRACTOR = "inception-v3-compat"
 INCEPTION_RESIZE = "uint8 -> 299x299, TF1.x-compatible bilinear (torch-fidelity inception-v3-compat)"
 #: sha256 prefix of torch-fidelity's weights-inception-2015-12-05-6726825d.pth
 INCEPTION_SHA256 = "6726825d"
+#: appended to every Inception-based metric key computed with weights other than that file
+UNOFFICIAL_SUFFIX = " (unofficial weights)"
+INCEPTION_WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_WEIGHTS_FIX = ("pass --inception-weights PATH (config key protocol.inception_weights) pointing to "
                          "torch-fidelity's weights-inception-2015-12-05-6726825d.pth")
 

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.registry import PROTOCOLS
-from metrics.segmentation import LABEL_MAPPINGS
+from benchmark.resources import protocol_config_dir
+from metrics.segmentation import AVERAGING_RULES, DEFAULT_AVERAGING, LABEL_MAPPINGS
 from metrics.segmenters import SegmenterSpec
 
-PROTOCOL_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "protocols"
+PROTOCOL_CONFIG_DIR = protocol_config_dir()  # configs/protocols/ of the checkout or of an installed wheel
 
 RESIZE_FILTERS = ("bicubic", "bilinear", "nearest")
 FID_EXTRACTORS = ("inception-v3-compat",)
@@ -44,6 +45,9 @@ class Protocol:
     resize_filter: str = "bicubic"
     segmenter: SegmenterSpec | None = None
     label_mapping: str = "identity"
+    #: which classes mIoU averages over (:data:`metrics.segmentation.AVERAGING_RULES`): the legacy
+    #: protocols follow their script, every other protocol the classes present in ground truth or prediction
+    averaging: str = DEFAULT_AVERAGING
     #: registered metric plugins to compute
     metrics: tuple[str, ...] = ("segmentation", "fid", "kid", "precision_recall")
     fid_extractor: str | None = "inception-v3-compat"
@@ -56,6 +60,11 @@ class Protocol:
     prc_neighborhood: int = 3
     #: default Inception weights file (``--inception-weights`` overrides)
     inception_weights: str | None = None
+    #: LPIPS diversity (metric ``lpips_diversity``, :mod:`metrics.diversity`): backbone, samples per label
+    #: map (all their pairs are scored) and maps (the first N of the split; None: every evaluated map)
+    lpips_backbone: str = "alex"
+    lpips_samples: int = 4
+    lpips_maps: int | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
@@ -71,6 +80,13 @@ class Protocol:
         if self.label_mapping not in LABEL_MAPPINGS:
             raise ValueError(f"protocol {self.id}: unknown label mapping {self.label_mapping!r}; "
                              f"valid: {', '.join(sorted(LABEL_MAPPINGS))}")
+        if self.lpips_backbone not in ("alex", "vgg", "squeeze"):
+            raise ValueError(f"protocol {self.id}: lpips_backbone {self.lpips_backbone!r} is not alex, vgg or squeeze")
+        if self.lpips_samples < 2 or (self.lpips_maps is not None and self.lpips_maps < 1):
+            raise ValueError(f"protocol {self.id}: LPIPS diversity needs lpips_samples >= 2 and lpips_maps >= 1")
+        if self.averaging not in AVERAGING_RULES:
+            raise ValueError(f"protocol {self.id}: unknown averaging rule {self.averaging!r}; "
+                             f"valid: {', '.join(AVERAGING_RULES)}")
         needs_segmenter = {"segmentation", "fd_seg"} & set(self.metrics) or self.fallback_extractor == "fd-seg"
         if needs_segmenter and self.segmenter is None:
             raise ValueError(f"protocol {self.id}: its metrics need a segmenter, none is given")

@@ -5,15 +5,26 @@ with the label map the image was generated from. Formulas (PROTOCOLS.md, seeds 0
 the confusion matrix over the classes (rows: ground truth, columns: prediction; ignored pixels excluded):
 
 - ``IoU_c = P_cc / (sum_j P_cj + sum_j P_jc - P_cc)``;
-- ``mIoU`` = mean of ``IoU_c`` over the classes present in the ground truth *or* the prediction. A class
-  absent from both has no IoU (0/0): it is left out of the mean, as mmsegmentation and the SPADE-line
-  evaluation scripts do, and reported as ``None`` in the per-class list;
-- pixel accuracy ``accu = sum_c P_cc / sum_cj P_cj``.
+- ``mIoU`` = the mean of ``IoU_c`` over a set of classes that the protocol's ``averaging`` rule fixes,
+  because the evaluation scripts behind published numbers differ here (each checked in its own code):
+
+  - ``"present_gt_or_pred"`` (SISBench's default; mmsegmentation's ``IoUMetric``; fyu/drn
+    ``segment.py``: ``np.nanmean`` over ``per_class_iu(fast_hist)``): the classes present in the ground
+    truth *or* the prediction. A class absent from both has no IoU (0/0) and is left out;
+  - ``"present_gt"`` (kazuto1011/deeplab-pytorch ``libs/utils/metric.py``: ``nanmean(iu[hist.sum(1) > 0])``):
+    the classes present in the ground truth; a class only predicted (IoU 0) is left out too;
+  - ``"all_classes"`` (CSAILVision/semantic-segmentation-pytorch ``eval.py``: ``I / (U + 1e-10)``
+    averaged over all ``num_class``): every class, those absent from both counting 0.
+
+  On one matrix these differ a lot (``tests/test_metrics_segmentation.py``: 0.54 / 0.27 / 0.36); the
+  per-class list reports ``None`` for a class absent from both whatever the rule;
+- pixel accuracy ``accu = sum_c P_cc / sum_cj P_cj`` (the three scripts agree).
 
 mIoU and accuracy are fractions in ``[0, 1]``; tables that print percentages scale them.
 
 Ground-truth labels are nearest-resized to the generated image's size (never the image to the labels),
-after the protocol's label mapping has taken the dataset's ids to the segmenter's classes.
+after the protocol's label mapping has taken the dataset's ids to the segmenter's classes, with PIL's
+``NEAREST`` rule, the one the datasets resize their label maps with (:func:`resize_labels`).
 """
 
 from __future__ import annotations
@@ -22,8 +33,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from benchmark.registry import METRICS
@@ -35,6 +46,14 @@ KEY_PER_CLASS_IOU = "per_class_iou"
 
 #: The ignore index labels carry once a protocol's mapping has been applied.
 IGNORE_INDEX = 255
+
+#: averaging rule -> the script whose mIoU it reproduces (see the module docstring)
+AVERAGING_RULES = {
+    "present_gt_or_pred": "classes present in the ground truth or the prediction (mmsegmentation, fyu/drn)",
+    "present_gt": "classes present in the ground truth (kazuto1011/deeplab-pytorch)",
+    "all_classes": "all classes, absent ones counting 0 (CSAILVision/semantic-segmentation-pytorch)",
+}
+DEFAULT_AVERAGING = "present_gt_or_pred"
 
 
 class ConfusionMatrix:
@@ -81,9 +100,9 @@ class ConfusionMatrix:
         """Add another matrix (e.g. from another process) into this one."""
         self.matrix += other.matrix.to(self.matrix.device)
 
-    def compute(self) -> dict[str, Any]:
+    def compute(self, averaging: str = DEFAULT_AVERAGING) -> dict[str, Any]:
         """``{"mIoU": float, "accu": float, "per_class_iou": [float | None, ...]}`` (nan when no pixel counted)."""
-        return scores_from_confusion(self.matrix)
+        return scores_from_confusion(self.matrix, averaging)
 
 
 def per_class_iou(matrix: Tensor) -> Tensor:
@@ -94,28 +113,68 @@ def per_class_iou(matrix: Tensor) -> Tensor:
     return torch.where(union > 0, tp / union.clamp_min(1), torch.full_like(tp, float("nan")))
 
 
-def scores_from_confusion(matrix: Tensor) -> dict[str, Any]:
-    """mIoU, pixel accuracy and per-class IoU of a confusion matrix (rows: ground truth)."""
+def averaged_iou(tp: Tensor, gt: Tensor, pred: Tensor, averaging: str) -> Tensor:
+    """mIoU (float64) from per-class true positives, ground-truth and predicted pixel counts ``[..., C]``.
+
+    Batched over leading dimensions (the bootstrap's resamples); ``nan`` where no class qualifies.
+    """
+    tp, gt, pred = tp.double(), gt.double(), pred.double()
+    union = gt + pred - tp
+    iou = tp / union.clamp_min(1)  # 0 where the union is empty; such classes are masked below
+    if averaging == "present_gt_or_pred":
+        counted = union > 0
+    elif averaging == "present_gt":
+        counted = gt > 0
+    elif averaging == "all_classes":
+        counted = torch.ones_like(union, dtype=torch.bool)
+    else:
+        raise ValueError(f"unknown averaging rule {averaging!r}; valid: {', '.join(AVERAGING_RULES)}")
+    n = counted.sum(-1)
+    total = torch.where(counted, iou, torch.zeros_like(iou)).sum(-1)
+    return torch.where(n > 0, total / n.clamp_min(1), torch.full_like(total, float("nan")))
+
+
+def scores_from_confusion(matrix: Tensor, averaging: str = DEFAULT_AVERAGING) -> dict[str, Any]:
+    """mIoU (under the ``averaging`` rule), pixel accuracy and per-class IoU of a confusion matrix
+    (rows: ground truth)."""
     iou = per_class_iou(matrix)
-    present = ~torch.isnan(iou)
+    tp = matrix.diagonal()
     total = matrix.sum()
-    miou = float(iou[present].mean()) if bool(present.any()) else float("nan")
-    accu = float(matrix.diagonal().sum().double() / total) if int(total) > 0 else float("nan")
+    miou = float(averaged_iou(tp, matrix.sum(1), matrix.sum(0), averaging))
+    accu = float(tp.sum().double() / total) if int(total) > 0 else float("nan")
     return {KEY_MIOU: miou, KEY_ACCU: accu,
             KEY_PER_CLASS_IOU: [None if bool(torch.isnan(v)) else float(v) for v in iou]}
 
 
+def pil_nearest_indices(n_in: int, n_out: int) -> Tensor:
+    """Source index of every output pixel under PIL's ``NEAREST`` resize along one axis.
+
+    PIL (``ImagingScaleAffine``) samples at pixel centres: the source coordinate starts at ``scale / 2`` and
+    grows by ``scale = n_in / n_out`` per output pixel, *accumulated* in double precision, and is floored.
+    Computing ``(i + 0.5) * scale`` instead (torch's ``nearest-exact``) differs where the accumulated sum
+    lands just below an integer (256 -> 100 px: column 12 of 100); torch's ``nearest`` is
+    ``floor(i * scale)``, OpenCV's ``INTER_NEAREST`` rule, which picks other pixels altogether.
+    """
+    scale = n_in / n_out
+    steps = np.full(n_out, scale)
+    steps[0] = scale * 0.5
+    index = np.floor(np.add.accumulate(steps)).astype(np.int64)  # sequential sums, as PIL's loop
+    return torch.from_numpy(np.minimum(index, n_in - 1))
+
+
 def resize_labels(labels: Tensor, size: Sequence[int]) -> Tensor:
-    """Nearest-neighbour resize of int label maps ``[B, H, W]`` (or ``[H, W]``) to ``size = (H, W)``."""
+    """Nearest-neighbour resize of int label maps ``[B, H, W]`` (or ``[H, W]``) to ``size = (H, W)``.
+
+    PIL's ``NEAREST`` rule exactly (:func:`pil_nearest_indices`): the datasets resize their label maps with
+    PIL, and so do the SPADE-line data loaders (``Image.NEAREST``), so a label map the harness resizes
+    matches one the dataset would have produced at that size.
+    """
     size = (int(size[0]), int(size[1]))
     if tuple(labels.shape[-2:]) == size:
         return labels
-    squeeze = labels.dim() == 2
-    x = labels[None] if squeeze else labels
-    # float32 holds every class id exactly (< 2**24); "nearest" (not "nearest-exact") is what
-    # PIL's NEAREST, mmcv and the SPADE-line scripts use for downsampling labels.
-    out = F.interpolate(x[:, None].float(), size=size, mode="nearest")[:, 0].to(labels.dtype)
-    return out[0] if squeeze else out
+    rows = pil_nearest_indices(labels.shape[-2], size[0]).to(labels.device)
+    cols = pil_nearest_indices(labels.shape[-1], size[1]).to(labels.device)
+    return labels.index_select(-2, rows).index_select(-1, cols)
 
 
 @dataclass(frozen=True)
@@ -196,4 +255,4 @@ class SegmentationScores(Metric):
     def compute(self, state: EvalState) -> dict[str, Any]:
         if state.confusion is None:
             raise ValueError("segmentation scores need the segmenter's predictions (EvalState.confusion)")
-        return state.confusion.compute()
+        return state.confusion.compute(state.protocol.averaging)

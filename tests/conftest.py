@@ -14,8 +14,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    # Generated data, downloads and segmenters of the tests never touch the user's cache.
+    # Generated data, downloads and segmenters of the tests never touch the user's cache, and the user's
+    # config directories never change the configs the tests resolve.
     os.environ["SISBENCH_CACHE"] = str(tmp_path_factory.mktemp("sisbench-cache"))
+    os.environ.pop("SISBENCH_CONFIG_PATH", None)
     torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 

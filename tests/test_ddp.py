@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -36,6 +37,9 @@ def test_two_process_ddp_matches_one_process_with_the_joint_batch(tmp_path):
     b = load_file(str(ckpt.latest_checkpoint(tmp_path / "single" / "checkpoints").weights))
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
+    # each process's FLOP count covers its half of the batch (the workers measured before training)
+    per_rank = json.loads((tmp_path / "ddp" / "gflops.json").read_text())["main"]
+    assert per_rank * 2 == json.loads((tmp_path / "single" / "gflops.json").read_text())["main"] > 0
     # the gradients really were averaged: rank 0's half of the batch alone trains to other weights
     run([sys.executable, str(WORKER), str(tmp_path / "half"), "2"])
     c = load_file(str(ckpt.latest_checkpoint(tmp_path / "half" / "checkpoints").weights))

@@ -222,15 +222,25 @@ def test_msc_fusion_is_the_pixelwise_max_of_the_scales():
 
 
 def test_deeplabv2_uses_msc_scales(deeplab):
+    """The expectation is written here from kazuto1011's MSC.forward (eval mode), not with msc_max_logits:
+    logits of the input at scale 1, and of the input bilinearly resized by 0.5 and 0.75 then resized back,
+    fused by a pixel-wise max, then resized to the image (main.py test)."""
     images = torch.rand(1, 3, 25, 25, generator=torch.Generator().manual_seed(5)) * 2 - 1
-    x = deeplab.normalize(images)
+    bgr = ((images + 1) / 2).flip(1) * 255.0 - torch.tensor([104.008, 116.669, 122.675]).view(1, 3, 1, 1)
     with torch.no_grad():
-        expected = F.interpolate(msc_max_logits(deeplab.base, x, (0.5, 0.75)), size=(25, 25),
-                                 mode="bilinear", align_corners=False)
-        single = F.interpolate(deeplab.base(x), size=(25, 25), mode="bilinear", align_corners=False)
+        full = deeplab.base(bgr)
+        scaled = [F.interpolate(deeplab.base(F.interpolate(bgr, scale_factor=p, mode="bilinear",
+                                                           align_corners=False)),
+                                size=full.shape[-2:], mode="bilinear", align_corners=False) for p in (0.5, 0.75)]
+        fused = torch.maximum(torch.maximum(full, scaled[0]), scaled[1])
+        expected = F.interpolate(fused, size=(25, 25), mode="bilinear", align_corners=False)
+        single = F.interpolate(full, size=(25, 25), mode="bilinear", align_corners=False)
         scores = deeplab.class_scores(images)
     assert deeplab.scales == (0.5, 0.75)
-    assert torch.equal(scores, expected) and not torch.equal(scores, single)
+    # the same float32 operations on the same inputs, in the same order: equal to the bit
+    assert torch.equal(scores, expected)
+    assert not torch.allclose(scores, single), "the smaller scales must change the scores"
+    assert torch.equal(scores.argmax(1), expected.argmax(1))
 
 
 def test_upernet_eval_sizes_follow_the_csail_config():
@@ -243,9 +253,27 @@ def test_upernet_eval_sizes_follow_the_csail_config():
 
 
 def test_upernet_scores_average_softmax_over_scales(upernet):
+    """CSAIL eval.py: for each test size, resize the image, segment, resize the logits to the image,
+    softmax; the probabilities are averaged over the sizes. The expectation is built here step by step
+    (ImageNet statistics written out) from the encoder and decoder; the scales must disagree somewhere."""
     images = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(7)) * 2 - 1
-    probs = upernet.class_scores(images)
+    unit = (images + 1) / 2
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    assert eval_sizes(40, 40, upernet.short_sides) == [(32, 32), (64, 64)]  # 32, 48 -> multiples of 32
+    per_size = []
+    with torch.no_grad():
+        for size in ((32, 32), (64, 64)):
+            x = F.interpolate(unit, size=size, mode="bilinear", align_corners=False, antialias=True)
+            logits = upernet.decoder(upernet.encoder((x - mean) / std))
+            per_size.append(F.interpolate(logits, size=(40, 40), mode="bilinear", align_corners=False).softmax(1))
+        probs = upernet.class_scores(images)
+    expected = (per_size[0] + per_size[1]) / 2
     assert probs.shape == (1, 150, 40, 40)
+    # identical float32 operations; halving is exact, so only the order of the two additions differs
+    assert torch.allclose(probs, expected, rtol=0, atol=1e-7)
+    # random weights give near-uniform probabilities (~1/150): the sizes differ by far more than round-off
+    assert float((per_size[0] - per_size[1]).abs().max()) > 100 * 1e-7, "the two sizes must give different scores"
     assert torch.allclose(probs.sum(1), torch.ones(1, 40, 40), atol=1e-5)
 
 
@@ -267,6 +295,8 @@ def test_drn_full_input_size_option():
 # --- protocols and registration ---------------------------------------------------------------------------
 
 def test_legacy_protocols_are_valid_and_registered():
+    from benchmark.datasets import ade20k, cityscapes, coco_stuff
+
     protocols = {p.id: p for p in legacy_protocols()}
     assert set(protocols) == {"coco_stuff-spade-legacy", "ade20k-spade-legacy", "ade20k_outdoor-spade-legacy",
                               "cityscapes-spade-legacy"}
@@ -275,8 +305,14 @@ def test_legacy_protocols_are_valid_and_registered():
         assert PROTOCOLS.get(pid) == protocol
         assert protocol.segmenter.kind in segmenter_kinds()
         mapping = get_label_mapping(protocol.label_mapping)
-        produced = mapping.num_classes or mapping.source_classes
-        assert produced in (None, segmenter_class(protocol.segmenter.kind).num_classes)
+        # what the mapping hands the segmenter: its own class count, or (identity, ade20k_150 as yielded)
+        # the dataset's -- every case checked, none skipped
+        dataset_classes = {"coco_stuff": len(coco_stuff.CLASS_NAMES), "ade20k": len(ade20k.CLASS_NAMES),
+                           "ade20k_outdoor": len(ade20k.CLASS_NAMES), "cityscapes": len(cityscapes.LABELS)}
+        source = dataset_classes[protocol.dataset]
+        mapping.check(source)
+        produced = mapping.num_classes if mapping.table is not None else source
+        assert produced == segmenter_class(protocol.segmenter.kind).num_classes, pid
         assert protocol.fid_extractor == "inception-v3-compat" and protocol.reference_split == "val"
     assert protocols["cityscapes-spade-legacy"].resolution == (256, 512)
     assert protocols["cityscapes-spade-legacy"].segmenter.kwargs == {"input_size": "generated"}

@@ -133,7 +133,7 @@ def test_identity_mapping_turns_the_dataset_ignore_index_into_ours():
 def test_resize_labels_is_nearest_and_keeps_ids():
     labels = torch.arange(16).reshape(1, 4, 4)
     small = resize_labels(labels, (2, 2))
-    assert small.tolist() == [[[0, 2], [8, 10]]]
+    assert small.tolist() == [[[5, 7], [13, 15]]]  # PIL samples pixel centres: rows/cols 1 and 3
     big = resize_labels(labels[0], (8, 8))
     assert set(big.unique().tolist()) == set(range(16)) and big.dtype == labels.dtype
 
@@ -148,3 +148,89 @@ def test_mappings_agree_with_the_dataset_plugins():
     assert [coco_stuff.CLASS_NAMES[i] for i in dropped] == [
         "street sign", "hat", "shoe", "eye glasses", "plate", "mirror", "window", "desk", "door", "blender",
         "hair brush"]
+
+
+# --- averaging rules of the evaluation scripts --------------------------------------------------------------
+
+def _rule_matrix() -> torch.Tensor:
+    # classes 0 and 1 in the ground truth (IoU 0.6 and 0.48), class 2 only predicted, class 3 absent
+    return torch.tensor([[60, 0, 40, 0], [0, 48, 52, 0], [0, 0, 0, 0], [0, 0, 0, 0]])
+
+
+def _script_means(hist: np.ndarray) -> dict[str, float]:
+    """Each script's mean, written from its formula in its own code (not from ours)."""
+    hist = hist.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iu = np.diag(hist) / (hist.sum(1) + hist.sum(0) - np.diag(hist))
+    inter, union = np.diag(hist), hist.sum(1) + hist.sum(0) - np.diag(hist)
+    return {
+        # kazuto1011/deeplab-pytorch libs/utils/metric.py: valid = hist.sum(axis=1) > 0; nanmean(iu[valid])
+        "present_gt": float(np.nanmean(iu[hist.sum(1) > 0])),
+        # CSAILVision eval.py: iou = intersection / (union + 1e-10); iou.mean() over every class
+        "all_classes": float((inter / (union + 1e-10)).mean()),
+        # fyu/drn segment.py: np.nanmean(per_class_iu(hist))
+        "present_gt_or_pred": float(np.nanmean(iu)),
+    }
+
+
+def test_averaging_rules_give_each_scripts_number():
+    from metrics.segmentation import scores_from_confusion
+
+    m = _rule_matrix()
+    got = {rule: scores_from_confusion(m, rule)["mIoU"] for rule in ("present_gt", "all_classes",
+                                                                     "present_gt_or_pred")}
+    assert got["present_gt"] == pytest.approx(0.54, abs=1e-12)
+    assert got["all_classes"] == pytest.approx(0.27, abs=1e-12)
+    assert got["present_gt_or_pred"] == pytest.approx(0.36, abs=1e-12)
+    ref = _script_means(m.numpy())
+    # CSAIL's 1e-10 in the denominator moves its mean by ~1e-12 at these counts
+    assert got == pytest.approx(ref, abs=1e-11)
+    # the rules never change accuracy or the per-class list
+    outs = [scores_from_confusion(m, r) for r in got]
+    assert all(o["accu"] == outs[0]["accu"] and o["per_class_iou"] == outs[0]["per_class_iou"] for o in outs)
+
+
+def test_averaging_rules_agree_with_the_scripts_on_random_matrices():
+    from metrics.segmentation import scores_from_confusion
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        m = rng.integers(0, 50, size=(12, 12)) * (rng.random((12, 12)) < 0.3)
+        m[rng.integers(0, 12, 3)] = 0  # some classes absent from the ground truth
+        ref = _script_means(m)
+        for rule, want in ref.items():
+            assert scores_from_confusion(torch.from_numpy(m), rule)["mIoU"] == pytest.approx(want, abs=1e-9)
+
+
+def test_unknown_averaging_rule_is_refused():
+    from metrics.segmentation import scores_from_confusion
+
+    with pytest.raises(ValueError, match="present_gt_or_pred"):
+        scores_from_confusion(_rule_matrix(), "mean")
+
+
+def test_each_protocol_records_its_scripts_averaging_rule():
+    from metrics.protocols import get_protocol
+    from metrics.segmenters.legacy import legacy_protocols
+
+    rules = {p.id: (p.averaging, p.version) for p in legacy_protocols()}
+    assert rules == {"coco_stuff-spade-legacy": ("present_gt", 2), "ade20k-spade-legacy": ("all_classes", 2),
+                     "ade20k_outdoor-spade-legacy": ("all_classes", 2),
+                     "cityscapes-spade-legacy": ("present_gt_or_pred", 1)}
+    for pid in ("synthetic-v1", "coco_stuff-mmseg-deeplabv3", "cityscapes-trained-deeplabv3"):
+        assert get_protocol(pid).averaging == "present_gt_or_pred"
+        assert get_protocol(pid).to_dict()["averaging"] == "present_gt_or_pred"
+
+
+def test_resize_labels_follows_pil_nearest_exactly():
+    from PIL import Image
+
+    rng = np.random.default_rng(2)
+    # 256x512 -> 100x200 is where torch's "nearest-exact" misses PIL (column 12); "nearest" misses everywhere
+    sizes = [((256, 512), (100, 200)), ((4, 4), (2, 2)), ((64, 64), (256, 256)), ((37, 53), (16, 24))]
+    sizes += [(tuple(rng.integers(1, 300, 2)), tuple(rng.integers(1, 300, 2))) for _ in range(60)]
+    for (h, w), (oh, ow) in sizes:
+        lab = np.arange(h * w, dtype=np.int32).reshape(h, w)
+        want = np.asarray(Image.fromarray(lab, mode="I").resize((int(ow), int(oh)), Image.Resampling.NEAREST))
+        got = resize_labels(torch.from_numpy(lab), (oh, ow))
+        assert np.array_equal(got.numpy(), want), ((h, w), (oh, ow))

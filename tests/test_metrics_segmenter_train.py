@@ -109,3 +109,107 @@ def test_train_for_protocol_puts_the_segmenter_where_evaluation_finds_it(tiny_sy
     with pytest.raises(ValueError, match="unknown trained-segmenter options"):
         build_segmenter(SegmenterSpec(kind="trained", options=(("itres", 2),)), num_classes=10,
                         data_cfg=tiny_synthetic, cache_dir=tmp_path)
+
+
+# --- pins, the shipped network and how close a retrained copy is ---------------------------------------------
+
+def test_protocol_pin_refuses_another_file_unless_it_is_named(tiny_synthetic, tmp_path):
+    weights = train_segmenter(tiny_synthetic, tmp_path / "a", iters=2, **TINY)
+    digest = sha256_file(weights)
+    other = train_segmenter(tiny_synthetic, tmp_path / "b", iters=2, seed=1, **TINY)
+    assert sha256_file(other) != digest
+    options = tuple({"iters": 2, **TINY}.items())
+    pinned = SegmenterSpec(kind="trained", checkpoint=str(weights), sha256=digest[:16], options=options)
+    ok = build_segmenter(pinned, num_classes=10, data_cfg=tiny_synthetic)
+    assert ok.pin == {"sha256": digest[:16], "source": "protocol", "matches": True, "checkpoint": None,
+                      "override": False}
+    wrong = dataclasses.replace(pinned, checkpoint=str(other))  # the protocol's own file is not the pinned one
+    with pytest.raises(WeightsUnavailable, match="pins .*--segmenter-checkpoint"):
+        build_segmenter(wrong, num_classes=10, data_cfg=tiny_synthetic)
+    named = build_segmenter(pinned, num_classes=10, data_cfg=tiny_synthetic, checkpoint=other)
+    assert named.checkpoint_hash == sha256_file(other)
+    assert named.pin["override"] is True and named.pin["checkpoint"] == str(other)
+
+
+def test_trained_protocol_is_pinned_on_first_use(tiny_synthetic, tmp_path):
+    options = tuple(sorted({"iters": 2, **TINY}.items()))
+    spec = SegmenterSpec(kind="trained", options=options)
+    protocol = dataclasses.replace(get_protocol("synthetic-v1"), id="synthetic-tiny", segmenter=spec)
+    weights = train_for_protocol(protocol, tiny_synthetic, cache_dir=tmp_path)
+    first = build_segmenter(spec, num_classes=10, data_cfg=tiny_synthetic, cache_dir=tmp_path)
+    assert first.pin["source"] == "first use" and first.pin["sha256"] == sha256_file(weights)
+    pins = json.loads((tmp_path / "segmenters" / "pins.json").read_text())
+    assert [v["sha256"] for v in pins.values()] == [sha256_file(weights)]
+    # a retraining (another file at the same place) is refused ...
+    retrained = train_segmenter(tiny_synthetic, tmp_path / "elsewhere", iters=2, seed=3, **TINY)
+    weights.write_bytes(retrained.read_bytes())
+    with pytest.raises(WeightsUnavailable, match="pinned to .* on first use"):
+        build_segmenter(spec, num_classes=10, data_cfg=tiny_synthetic, cache_dir=tmp_path)
+    # ... unless --segmenter-checkpoint names it, and then the pin says so
+    named = build_segmenter(spec, num_classes=10, data_cfg=tiny_synthetic, cache_dir=tmp_path, checkpoint=weights)
+    assert named.pin["override"] is True and named.pin["matches"] is False
+
+
+def test_export_is_half_the_size_and_compare_reports_identity_or_agreement(tiny_synthetic, tmp_path):
+    from metrics.segmenters.train import compare_with_shipped, export_segmenter, format_comparison
+
+    weights = train_segmenter(tiny_synthetic, tmp_path / "a", iters=2, **TINY)
+    shipped = export_segmenter(weights, tmp_path / "shipped")
+    record = json.loads((shipped.parent / RECORD_FILE).read_text())
+    assert record["stored_dtype"] == "float16" and record["model"]["aux_head"] is False
+    assert record["source_sha256"] == sha256_file(weights) and record["sha256"] == sha256_file(shipped)
+    assert shipped.stat().st_size < 0.55 * weights.stat().st_size
+    full, half = load_trained_segmenter(weights), load_trained_segmenter(shipped)
+    assert all(p.dtype == torch.float32 for p in half.parameters())
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    # float16 storage rounds each weight by <= 2**-11 relative: the logits move a little, classes rarely
+    assert (full.predict(images) == half.predict(images)).float().mean() > 0.95
+    # the same network exports to the same bytes
+    assert sha256_file(export_segmenter(weights, tmp_path / "again")) == sha256_file(shipped)
+    same = compare_with_shipped(weights, shipped, tiny_synthetic, scratch=tmp_path / "s1")
+    assert same["identical"] and "identical" in format_comparison(same)
+    other = train_segmenter(tiny_synthetic, tmp_path / "b", iters=2, seed=1, **TINY)
+    diff = compare_with_shipped(other, shipped, tiny_synthetic, scratch=tmp_path / "s2")
+    assert not diff["identical"] and 0 <= diff["pixel_agreement"] <= 1
+    assert {"copy_val_mIoU", "shipped_val_mIoU", "copy_val_accu", "shipped_val_accu"} <= set(diff)
+    line = format_comparison(diff)
+    assert "val mIoU" in line and "agree on" in line and "--segmenter-checkpoint" in line
+
+
+def test_synthetic_v1_uses_the_shipped_network_and_never_trains(tmp_path, monkeypatch):
+    """The protocol's segmenter loads from the package, matches its pin, and scores the real val images
+    of this machine's (bit-identical) dataset as its record says."""
+    from benchmark.config import load_data_config
+    from benchmark.datasets import build_dataset
+    from metrics.segmenters.train import shipped_checkpoint
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("synthetic-v1 must never train at first use")
+
+    monkeypatch.setattr(train_module, "fit_segmenter", no_training)
+    protocol = get_protocol("synthetic-v1")
+    data_cfg = load_data_config("synthetic", "tiny", [])
+    seg = build_segmenter(protocol.segmenter, num_classes=10, data_cfg=data_cfg, cache_dir=tmp_path)
+    shipped = shipped_checkpoint(protocol)
+    assert seg.checkpoint_hash == protocol.segmenter.sha256 == sha256_file(shipped)
+    assert seg.pin == {"sha256": protocol.segmenter.sha256, "source": "protocol", "matches": True,
+                       "checkpoint": None, "override": False}
+    assert shipped.stat().st_size < 2.5e6  # float16 storage, no auxiliary head
+    record = json.loads(shipped.with_name(RECORD_FILE).read_text())
+    scores = evaluate_segmenter(seg, build_dataset(data_cfg, "val", train=False), ignore_index=None)
+    # float32 convolutions on another CPU may flip a handful of boundary pixels: 0.1 point of mIoU
+    assert scores["mIoU"] == pytest.approx(record["val_mIoU"], abs=1e-3)
+    assert scores["accu"] == pytest.approx(record["val_accu"], abs=1e-3)
+    # a corrupt or replaced shipped file is refused; a named other file is used and recorded
+    fake = dataclasses.replace(protocol.segmenter, sha256="0" * 64)
+    with pytest.raises(WeightsUnavailable, match="protocol pins 000000000000"):
+        build_segmenter(fake, num_classes=10, data_cfg=data_cfg, cache_dir=tmp_path)
+    named = build_segmenter(fake, num_classes=10, data_cfg=data_cfg, cache_dir=tmp_path, checkpoint=shipped)
+    assert named.pin["override"] is True
+
+
+def test_segmenter_training_shows_a_progress_bar_with_eta(capsys):
+    fit_segmenter(Shapes(4, seed=0, size=16), 3, None, SegmenterTraining(iters=2, **{**TINY, "batch_size": 2}),
+                  progress=True)
+    err = capsys.readouterr().err
+    assert "train segmenter" in err and "2/2" in err and "<" in err  # tqdm's elapsed<remaining

@@ -48,9 +48,15 @@ def test_required_protocols_exist():
         assert f"{d}-trained-deeplabv3" in names
 
 
-def test_synthetic_protocol_trains_its_segmenter_and_falls_back_to_fd_seg():
+def test_synthetic_protocol_ships_its_segmenter_and_falls_back_to_fd_seg():
+    from metrics.base import sha256_file
+    from metrics.segmenters.train import shipped_checkpoint
+
     p = get_protocol("synthetic-v1")
-    assert p.segmenter.kind == "trained" and p.segmenter.kwargs["auto_train"] is True
+    # the network ships inside the package, pinned: it never trains at first use
+    assert p.segmenter.kind == "trained" and "auto_train" not in p.segmenter.kwargs
+    assert p.segmenter.checkpoint == "builtin:synthetic-v1" and len(p.segmenter.sha256) == 64
+    assert sha256_file(shipped_checkpoint(p)) == p.segmenter.sha256
     assert p.fallback_extractor == "fd-seg" and "fd_seg" in p.metrics and p.fid_extractor == "inception-v3-compat"
 
 
@@ -62,7 +68,9 @@ def test_ade20k_outdoor_uses_the_ade20k_checkpoint():
 
 def test_default_protocols():
     assert default_protocol("synthetic") == "synthetic-v1"
-    assert default_protocol("coco_stuff") in ("coco_stuff-spade-legacy", "coco_stuff-mmseg-deeplabv3")
+    # the papers' protocol wherever it is registered (importing metrics registers the legacy ones)
+    assert default_protocol("coco_stuff") == "coco_stuff-spade-legacy"
+    assert default_protocol("cityscapes") == "cityscapes-spade-legacy"
     assert default_protocol("celebamask_hq") == "celebamask_hq-trained-deeplabv3"
     assert default_protocol("folder") == "folder-trained-deeplabv3"
     with pytest.raises(ValueError, match="no protocol"):
@@ -81,7 +89,9 @@ def test_invalid_protocols_are_refused():
         Protocol.from_dict({**base, "label_mapping": "nope"})
     with pytest.raises(ValueError, match="need a segmenter"):
         Protocol.from_dict({**base, "segmenter": None})
-    with pytest.raises(RegistryError, match="not a metrics.protocols.Protocol"):
+    with pytest.raises(ValueError, match="averaging rule 'mean'"):
+        Protocol.from_dict({**base, "averaging": "mean"})
+    with pytest.raises(RegistryError, match="not an instance of metrics.protocols.Protocol"):
         PROTOCOLS.add(dict(base), name="raw-dict")
 
 

@@ -55,8 +55,10 @@ def published() -> pd.DataFrame:
 
 def test_published_csvs_hold_exactly_the_papers_numbers(published):
     assert set(PUBLISHED_COLUMNS) <= set(published.columns)
-    got = {(r.file, r.table, r.dataset, r.method, r.metric): r.value for r in published.itertuples()}
-    assert len(got) == len(published), "duplicate (paper, table, dataset, method, metric) rows"
+    # the three papers typed above; a plugin's CSV (results/published/oasis*.csv) is checked by its own tests
+    ours = published[published["file"].isin({key[0] for key in expected_rows()})]
+    got = {(r.file, r.table, r.dataset, r.method, r.metric): r.value for r in ours.itertuples()}
+    assert len(got) == len(ours), "duplicate (paper, table, dataset, method, metric) rows"
     assert got == expected_rows()
 
 

@@ -83,3 +83,47 @@ def test_broken_plugin_is_reported_not_fatal(tmp_path, monkeypatch, capsys):
     finally:
         registry.PLUGIN_ERRORS.clear()
         sys.modules.pop("myplugin", None)
+
+
+def test_the_registry_imports_no_plugin_layer():
+    """benchmark.registry sits below the plugins: neither importing it nor validating with it imports
+    metrics/, methods/ or the datasets (the import circle registry <-> metrics.base/protocols)."""
+    import ast
+    import subprocess
+    from pathlib import Path
+
+    tree = ast.parse(Path(registry.__file__).read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    above = sorted(m for m in imported if m.split(".")[0] in ("metrics", "methods")
+                   or m.startswith("benchmark.datasets"))
+    assert not above, f"benchmark/registry.py imports {above}"
+    code = textwrap.dedent("""
+        import sys
+        from benchmark.registry import DATASETS, METHODS, METRICS, PROTOCOLS, RegistryError
+        class Plain:
+            name = "plain"
+        for reg in (METHODS, DATASETS, METRICS, PROTOCOLS):
+            try:
+                reg.add(Plain)
+            except RegistryError:
+                pass
+            else:
+                raise SystemExit(f"{reg.kind} accepted a plain class")
+        loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("metrics", "methods")
+                        or m.startswith("benchmark.datasets"))
+        print(",".join(loaded))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(registry.__file__).resolve().parent.parent)
+    assert out.stdout.strip() == ""
+
+
+def test_protocols_registry_takes_protocol_instances_only():
+    from metrics.protocols import Protocol, get_protocol
+
+    protocol = get_protocol("synthetic-v1")
+    with pytest.raises(RegistryError, match="not an instance of metrics.protocols.Protocol"):
+        registry.PROTOCOLS.add(Protocol, name="a-class")
+    with pytest.raises(RegistryError, match="already registered"):
+        registry.PROTOCOLS.add(protocol, name=protocol.id)

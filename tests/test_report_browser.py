@@ -75,8 +75,8 @@ def test_report_page_renders_with_tables_and_loaded_images(tmp_path):
 
     dom = dump_dom(browser, report.index, tmp_path / "profile-1")
     assert {"table-spade_table1", "table-seed000_table1", "table-seed002_table2", "table-seed002_table3",
-            "dataset-folder"} <= set(dom.tables)
-    assert len(dom.images) == len(report.figures) >= 4
+            "dataset-folder-1"} <= set(dom.tables)
+    assert len(dom.images) == len(report.figures) >= 5  # with the learning curves
     assert [img["data-loaded"] for img in dom.images] == ["yes"] * len(dom.images), dom.images
     assert (dom.check.get("data-total"), dom.check.get("data-broken")) == (str(len(dom.images)), "0")
 

@@ -94,6 +94,8 @@ def test_optimizers_are_amm_by_default_and_table1_adam_by_config(method):
     for name in ("G", "D"):
         assert hyperparameters(opts[name]) == [dict(hyperparameters(amm[name])[0], alpha=0.0)]
     assert opts["G"].param_groups[0]["lr"] == 1e-4 and opts["D"].param_groups[0]["lr"] == 4e-4
+    assert adam.extra_info()["optimizer_recurrence"].startswith("Table 1 Adam")
+    assert method.extra_info()["optimizer_recurrence"] == "AMM, alpha 0.9"
     with pytest.raises(ValueError, match="optimizer.type"):
         SLNPGAN(tiny_cfg(optimizer=dict(type="SGD")), data_info())
 

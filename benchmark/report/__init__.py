@@ -4,7 +4,8 @@
 
 - ``<out>/tables/<paper table>.{csv,md,tex}`` and ``<paper table>_cells.csv`` (SPADE Table 1, seed 000
   Table 1, seed 002 Tables 2 and 3: measured beside published, see :mod:`benchmark.report.tables`);
-- ``<out>/<dataset>/table.{csv,md,tex}`` for every dataset with evaluated runs;
+- ``<out>/<dataset>/table.{csv,md,tex}`` and ``table_seeds.csv`` for every dataset with evaluated runs
+  (means over seeds, 95% intervals, ranks, verdicts and cost: :mod:`benchmark.report.dataset_tables`);
 - ``<out>/figures/*.{png,pdf}`` (see :mod:`benchmark.report.figures`);
 - ``<out>/index.html`` linking all of it, every measured number to its run directory.
 """
@@ -16,16 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmark.io import atomic_write_text
+from benchmark.report.dataset_tables import dataset_table, write_dataset_table, write_table_files
 from benchmark.report.figures import FigureRecord, make_figures
 from benchmark.report.html import render_index
-from benchmark.report.tables import (
-    PAPER_TABLES,
-    dataset_table,
-    load_published,
-    table_cells,
-    write_dataset_table,
-    write_paper_table,
-)
+from benchmark.report.tables import PAPER_TABLES, load_published, table_cells, write_paper_table
 from benchmark.results import collect_runs, collect_training_runs, filter_methods
 
 __all__ = ["ReportSummary", "build_report", "write_dataset_table"]
@@ -77,10 +72,10 @@ def build_report(out: Path, *, methods_filter: Iterable[str] | None = None,
         paper_tables.append((spec, cells))
     dataset_tables = {}
     for dataset in sorted(set(results["dataset"])):
-        summary.tables += write_dataset_table(out, dataset, results=results)
         dataset_tables[dataset] = dataset_table(results, dataset, out)
+        summary.tables += write_table_files(out, dataset_tables[dataset])
 
-    summary.figures, summary.skipped = make_figures(out, runs, results, device=device)
+    summary.figures, summary.skipped = make_figures(out, runs, results, device=device, tables=dataset_tables)
     atomic_write_text(summary.index, render_index(
         out, paper_tables=paper_tables, dataset_tables=dataset_tables, figures=summary.figures,
         skipped=summary.skipped, problems=summary.problems, runs=runs, results=results))

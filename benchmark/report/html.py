@@ -15,6 +15,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmark.report.dataset_tables import (
+    COMPUTE_LABELS,
+    DatasetTable,
+    TableBlock,
+    format_compute,
+    format_value,
+    is_bootstrap,
+)
 from benchmark.report.figures import FigureRecord
 from benchmark.report.tables import (
     NOT_APPLICABLE,
@@ -26,6 +34,7 @@ from benchmark.report.tables import (
     protocol_legend,
     source_label,
 )
+from benchmark.results import CI_SUFFIX, COMPUTE_KEYS, ORACLE
 
 RUN_FILES = ("config.py", "config.json", "manifest.json", "train_log.csv", "metrics.json", "images/", "samples/")
 
@@ -39,6 +48,10 @@ td.published { font-weight: 600; }
 td.not-run, td.not-measured, td.na { color: #999; font-style: italic; }
 tr.group-start td { border-top: 2px solid #888; }
 ul.legend { font-size: 12px; color: #555; margin-top: 0; }
+ul.verdict { font-size: 13px; margin-top: 0.2em; }
+h4.block-title { margin: 1.2em 0 0.2em; font-weight: 600; }
+td.rank { color: #555; font-size: 12px; }
+td.cost { color: #444; }
 figure { margin: 1.5em 0; }
 figure img { max-width: 100%; border: 1px solid #ddd; }
 img.broken { outline: 3px solid red; min-width: 40px; min-height: 40px; }
@@ -118,26 +131,50 @@ def paper_table_html(spec: PaperTable, cells: pd.DataFrame, out: Path) -> str:
             f'<ul class="legend">{legend}</ul>')
 
 
-def dataset_table_html(dataset: str, table: pd.DataFrame, out: Path) -> str:
-    """A per-dataset table (:func:`benchmark.report.tables.dataset_table`), numbers linked to the runs."""
-    metrics = [m for m in ("mIoU", "accu", "FID", "FD-seg") if m in table]
-    head = "".join(f"<th>{escape(c)}</th>" for c in ("method", "run", "variant", "protocol", *metrics))
+def _block_html(dataset: str, index: int, block: TableBlock, metrics: list[str], out: Path) -> str:
+    rows = block.rows
+    compute = [k for k in COMPUTE_KEYS if rows[k].notna().any()]
+    variant = (rows["variant"] != "").any()
+    head = ["method", *(["variant"] if variant else []), "n", "runs"]
+    head += [h for m in metrics for h in (m, "rank")] + [COMPUTE_LABELS[k] for k in compute]
     body = []
-    for _, row in table.iterrows():
-        href = relative(row["run_dir"], out)
-        tds = [f'<td class="row">{escape(row["method"])}</td>',
-               f'<td class="source">{_link(row["run"], href) if row["run"] else ""}</td>',
-               f'<td class="source">{escape(row["variant"])}</td>',
-               f'<td class="source">{escape(row["protocol"])}</td>']
-        for metric in metrics:
-            if pd.isna(row[metric]):
-                tds.append(f'<td class="not-measured">{NOT_MEASURED}</td>')
+    for _, row in rows.iterrows():
+        dirs = [d for d in str(row["run_dirs"]).split(";") if d]
+        links = " ".join(_link(Path(d).name, relative(d, out)) for d in dirs) if row["registry_name"] != ORACLE \
+            else _link("oracle", relative(dirs[0], out) if dirs else None)
+        tds = [f'<td class="row">{escape(row["method"])}</td>']
+        if variant:
+            tds.append(f'<td class="source">{escape(row["variant"])}</td>')
+        tds.append(f'<td>{"" if pd.isna(row["n_seeds"]) else int(row["n_seeds"])}</td>')
+        tds.append(f'<td class="source runs">{links}</td>')
+        for m in metrics:
+            text = format_value(row[m], row[f"{m}{CI_SUFFIX}"], is_bootstrap(row))
+            if pd.isna(row[m]):
+                tds.append(f'<td class="not-measured">{escape(text)}</td>')
             else:
-                number = _link(f"{row[metric]:.2f}", href, f"protocol {row['protocol']}")
-                tds.append(f"<td>{number}</td>")
+                tip = f"protocol {row['protocol_id']}; {row['ci95_method'] or 'no interval'}; seeds {row['seeds']}"
+                tds.append(f'<td class="value">{_link(text, relative(dirs[0], out) if dirs else None, tip)}</td>')
+            rank = row[f"{m}_rank"]
+            tds.append(f'<td class="rank">{"" if pd.isna(rank) else int(rank)}</td>')
+        tds += [f'<td class="cost">{escape(format_compute(k, row[k]))}</td>' for k in compute]
         body.append(f"<tr>{''.join(tds)}</tr>")
-    return (f'<table class="dataset" id="dataset-{escape(dataset)}"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table>")
+    header = "".join(f"<th>{escape(h)}</th>" for h in head)
+    verdicts = "".join(f"<li>{escape(v)}</li>" for v in block.verdicts)
+    return (f'<h4 class="block-title">{escape(block.title)}</h4>'
+            f'<table class="dataset" id="dataset-{escape(dataset)}-{index}"><thead><tr>{header}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table>"
+            + (f'<ul class="verdict">{verdicts}</ul>' if verdicts else ""))
+
+
+def dataset_table_html(dataset: str, table: DatasetTable, out: Path) -> str:
+    """A per-dataset table (:func:`benchmark.report.dataset_tables.dataset_table`): one HTML table per
+    block with its title, the means with their intervals and ranks, the cost columns, every seed's run
+    linked, the verdict lines and the notes."""
+    if not table.blocks:
+        return "<p>no evaluated runs yet</p>"
+    blocks = "".join(_block_html(dataset, i, b, table.metrics, out) for i, b in enumerate(table.blocks, start=1))
+    notes = "".join(f"<li>{escape(n)}</li>" for n in table.notes)
+    return f'<div class="dataset" id="dataset-{escape(dataset)}">{blocks}<ul class="legend">{notes}</ul></div>'
 
 
 def figure_html(record: FigureRecord, out: Path) -> str:
@@ -161,26 +198,27 @@ def runs_html(runs: pd.DataFrame, results: pd.DataFrame, out: Path) -> str:
 
 
 def render_index(out: Path, *, paper_tables: Sequence[tuple[PaperTable, pd.DataFrame]],
-                 dataset_tables: Mapping[str, pd.DataFrame], figures: Sequence[FigureRecord],
+                 dataset_tables: Mapping[str, DatasetTable], figures: Sequence[FigureRecord],
                  skipped: Sequence[tuple[str, str]], problems: Sequence[str], runs: pd.DataFrame,
                  results: pd.DataFrame) -> str:
-    """The page as a string: paper tables, per-dataset tables, figures, what was left out and why,
-    problems met reading the runs, and every run directory."""
+    """The page as a string: the per-dataset tables (the verdicts) first, then the paper tables, figures,
+    what was left out and why, problems met reading the runs, and every run directory."""
     when = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     parts = [f"<h1>SISBench report</h1><p>{len(runs)} run directories, {len(results)} evaluated rows; "
              f"generated {escape(when)}. mIoU and accu in percent. Published numbers are quoted under the "
              f"papers' own protocols; measured numbers name theirs.</p>",
              '<p id="image-check">figures not checked (scripts disabled)</p>',
-             "<h2>The papers' tables</h2>"]
-    for spec, cells in paper_tables:
-        parts.append(f"<h3>{escape(spec.title)}</h3>{paper_table_html(spec, cells, out)}")
-    parts.append("<h2>Per dataset</h2>")
+             "<h2>Per dataset: means over seeds, 95% intervals, ranks, verdicts and cost</h2>"]
     if not dataset_tables:
         parts.append("<p>no evaluated runs yet</p>")
     for dataset, table in dataset_tables.items():
-        links = " ".join(_link(f"table.{ext}", f"{dataset}/table.{ext}") for ext in ("csv", "md", "tex"))
+        links = " ".join(_link(name, f"{dataset}/{name}")
+                         for name in ("table.csv", "table.md", "table.tex", "table_seeds.csv"))
         parts.append(f"<h3>{escape(dataset_name(dataset))}</h3>{dataset_table_html(dataset, table, out)}"
                      f"<p>{links}</p>")
+    parts.append("<h2>The papers' tables</h2>")
+    for spec, cells in paper_tables:
+        parts.append(f"<h3>{escape(spec.title)}</h3>{paper_table_html(spec, cells, out)}")
     parts.append("<h2>Figures</h2>")
     parts += [figure_html(record, out) for record in figures] or ["<p>no figures</p>"]
     if skipped:

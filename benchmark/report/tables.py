@@ -6,6 +6,17 @@ methods down, datasets x metrics across. Each method has a ``published`` row and
 row per protocol family, so a column never mixes protocols: in the COCO-Stuff column the row
 ``measured (spade-legacy)`` holds protocol ``coco_stuff-spade-legacy`` and nothing else.
 
+Measured cells are experiments, not single runs: the seeds of one config group under one protocol key
+(:mod:`benchmark.report.stats`), shown as the mean and, where there is one, the 95% interval
+(``33.3 ± 1.2``: t over seeds; ``33.3 ± 0.8 †``: one seed, bootstrap over the evaluation images). The
+experiment a cell quotes is the preferred one (:func:`benchmark.results.preferred_first`: finished, paper
+preset, no overrides, no declared budget, most seeds).
+
+A protocol id is not enough to make two numbers comparable: records that differ in the protocol version,
+the number of evaluation images (``--num-images``), the segmenter checkpoint's sha256 or the IoU
+averaging get a row of their own, ``measured (<family>; <what differs>)``, beside the row of the
+protocol's current key (its latest version, the full evaluation set, the most preferred segmenter).
+
 Cell texts: a number; ``not run`` (no run of that method on that dataset under that protocol);
 ``not measured`` (the run's metrics.json holds null; with ``FD-seg: x`` where the FID fell back to the
 segmenter's features, tagged because FD-seg is not FID); ``n/a`` (the paper prints no number).
@@ -21,9 +32,11 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.io import atomic_write_text
-from benchmark.results import ORACLE, collect_runs, filter_methods, preferred_first
+from benchmark.report.stats import BOOTSTRAP, aggregate
+from benchmark.resources import published_dir
+from benchmark.results import CI_SUFFIX, ORACLE, filter_methods, preferred_first
 
-PUBLISHED_DIR = Path(__file__).resolve().parents[2] / "results" / "published"
+PUBLISHED_DIR = published_dir()  # results/published/ of the checkout or of an installed wheel
 PUBLISHED_COLUMNS = ("paper", "table", "dataset", "method", "metric", "value", "protocol")
 
 #: registry name -> the row name the papers print
@@ -100,14 +113,24 @@ def source_label(source: str) -> str:
 
 
 def load_published(directory: Path = PUBLISHED_DIR) -> pd.DataFrame:
-    """Every ``results/published/*.csv`` row with a ``file`` column (the CSV's stem)."""
+    """Every ``results/published/*.csv`` row with a ``file`` column (the CSV's stem).
+
+    Any CSV with the :data:`PUBLISHED_COLUMNS` is read (further columns are kept), so a plugin's table
+    (e.g. ``oasis*.csv``) needs no code here, only a :class:`PaperTable` naming its file and table. A file
+    without those columns or with a value that is not a number is refused, naming the file and row."""
     frames = []
     for path in sorted(Path(directory).glob("*.csv")):
-        frame = pd.read_csv(path, dtype={"value": float})
+        frame = pd.read_csv(path, dtype={"value": str}, keep_default_na=False)
         missing = set(PUBLISHED_COLUMNS) - set(frame.columns)
         if missing:
             raise ValueError(f"{path} lacks the columns {sorted(missing)}; expected {', '.join(PUBLISHED_COLUMNS)}")
-        frames.append(frame.assign(file=path.stem))
+        values = pd.to_numeric(frame["value"], errors="coerce")
+        bad = frame.index[values.isna()]
+        if len(bad):
+            row = frame.loc[bad[0]]
+            raise ValueError(f"{path}, row {bad[0] + 2}: value {row['value']!r} of {row['method']} {row['metric']} "
+                             f"is not a number; leave a number the paper does not print out of the file")
+        frames.append(frame.assign(value=values.astype(float), file=path.stem))
     if not frames:
         raise FileNotFoundError(f"no published numbers under {directory} (expected results/published/*.csv)")
     return pd.concat(frames, ignore_index=True)
@@ -122,29 +145,83 @@ def _family(protocol_id: str, dataset: str) -> str | None:
     return protocol_id[len(prefix):] if protocol_id.startswith(prefix) else None
 
 
-def _measured_cell(run: pd.Series | None, metric: str, decimals: int) -> tuple[float, str, str]:
-    """``(value, text, status)`` of one measured cell."""
-    if run is None:
+def _measured_cell(entry: pd.Series | None, metric: str, decimals: int) -> tuple[float, str, str]:
+    """``(value, text, status)`` of one measured cell (``entry``: an experiment from
+    :func:`benchmark.report.stats.aggregate`)."""
+    if entry is None:
         return math.nan, NOT_RUN, NOT_RUN
-    value = run.get(metric, math.nan)
+    value = entry.get(metric, math.nan)
     if pd.notna(value):
-        return float(value), _fmt(float(value), decimals), "measured"
-    fd_seg = run.get("FD-seg", math.nan)
-    if metric == "FID" and pd.notna(fd_seg):
-        return math.nan, f"{NOT_MEASURED} (FD-seg: {_fmt(float(fd_seg), decimals)})", NOT_MEASURED
+        ci = entry.get(f"{metric}{CI_SUFFIX}", math.nan)
+        text = _fmt(float(value), decimals)
+        if pd.notna(ci):
+            text += f" ± {_fmt(float(ci), decimals)}"
+            if entry["n_seeds"] == 1 and BOOTSTRAP in str(entry["ci95_method"]):
+                text += " †"
+        return float(value), text, "measured"
+    if metric == "FID":  # what stands in for a missing FID, tagged: neither is the paper's FID
+        for stand_in in ("FID (unofficial weights)", "FD-seg"):
+            other = entry.get(stand_in, math.nan)
+            if pd.notna(other):
+                return math.nan, f"{NOT_MEASURED} ({stand_in}: {_fmt(float(other), decimals)})", NOT_MEASURED
     return math.nan, NOT_MEASURED, NOT_MEASURED
+
+
+def _same(a: object, b: object) -> bool:
+    return (pd.isna(a) and pd.isna(b)) if (pd.isna(a) or pd.isna(b)) else a == b
+
+
+def key_qualifier(entry: pd.Series, current: pd.Series) -> str:
+    """What sets ``entry``'s protocol key apart from ``current`` (the protocol's current key), in words;
+    empty when the keys are equal."""
+    parts = []
+    if not _same(entry["protocol_version"], current["protocol_version"]):
+        parts.append(f"v{entry['protocol_version']}")
+    if not (_same(entry["num_images"], current["num_images"])
+            and _same(entry["num_images_overridden"], current["num_images_overridden"])):
+        n = "?" if pd.isna(entry["num_images"]) else f"{int(entry['num_images']):,}"
+        parts.append(f"{n} images" + (" (--num-images)" if entry["num_images_overridden"] else ""))
+    if not _same(entry["segmenter_sha256"], current["segmenter_sha256"]):
+        sha = entry["segmenter_sha256"]
+        parts.append(f"segmenter {sha[:8]}" if isinstance(sha, str) else "segmenter unhashed")
+    if not _same(entry["averaging"], current["averaging"]):
+        parts.append(f"averaging {entry['averaging']}")
+    if not _same(entry["inception_official"], current["inception_official"]):
+        parts.append("official Inception" if entry["inception_official"] else "unofficial Inception")
+    return ", ".join(parts)
+
+
+def _with_qualifiers(entries: pd.DataFrame) -> pd.DataFrame:
+    """``entries`` with a ``qualifier`` column: empty for the current key of each protocol id (latest
+    version, not overridden, then the preferred experiment's), else what differs from it."""
+    qualifiers = pd.Series("", index=entries.index, dtype=object)
+    for _, part in entries.groupby("protocol_id", sort=False):
+        order = preferred_first(part)
+        order = order.assign(_v=order["protocol_version"].fillna(-1),
+                             _o=order["num_images_overridden"].astype(bool)).sort_values(
+            ["_v", "_o"], ascending=[False, True], kind="stable")
+        current = order.iloc[0]
+        for i in part.index:
+            qualifiers[i] = key_qualifier(part.loc[i], current)
+    return entries.assign(qualifier=qualifiers)
 
 
 def table_cells(spec: PaperTable, published: pd.DataFrame, results: pd.DataFrame,
                 methods_filter: Iterable[str] | None = None) -> pd.DataFrame:
     """The long form of ``spec``: one row per (row, source, dataset, metric) with its value, display text,
-    status, protocol and run directory. ``methods_filter`` (registry names) keeps only those methods'
-    rows; published-only rows and the oracle stay."""
+    status, protocol, seeds and the run directory of the experiment's first seed. ``methods_filter``
+    (registry names) keeps only those methods' rows; published-only rows and the oracle stay."""
     pub = published[(published["file"] == spec.published_file) & (published["table"] == spec.table)]
     measured = filter_methods(results[results["dataset"].isin(spec.datasets)], methods_filter)
-    found = sorted({f for pid, ds in zip(measured["protocol_id"], measured["dataset"], strict=True)
-                    if (f := _family(str(pid), ds)) is not None and f not in spec.families})
-    families = [*spec.families, *found]
+    metrics = list(dict.fromkeys([*spec.metrics, "FID (unofficial weights)", "FD-seg"]))
+    metrics = [m for m in metrics if m in measured]
+    entries = aggregate(measured, metrics)
+    entries = _with_qualifiers(entries) if len(entries) else entries.assign(qualifier=pd.Series(dtype=object))
+    entries["family"] = [_family(str(p), d) for p, d in zip(entries["protocol_id"], entries["dataset"], strict=True)]
+    entries = entries[entries["family"].notna()]
+    found = sorted({f for f in entries["family"] if f not in spec.families})
+    qualified = sorted({f"{f}; {q}" for f, q in zip(entries["family"], entries["qualifier"], strict=True) if q})
+    families = [*spec.families, *found, *qualified]
     keep = None if methods_filter is None else set(methods_filter)
     rows = [r for r in spec.rows if r in spec.published_only or keep is None or REGISTRY_NAMES.get(r) in keep]
     extra = [m for m in (*METHOD_ORDER, *sorted(set(measured["method"]) - set(METHOD_ORDER)))
@@ -158,13 +235,17 @@ def table_cells(spec: PaperTable, published: pd.DataFrame, results: pd.DataFrame
         method = REGISTRY_NAMES.get(row, row)
         sources = [PUBLISHED] if row in spec.rows else []
         if row not in spec.published_only:
-            sources += families
+            sources += [f for f in families if "; " not in f or
+                        ((entries["method"] == method) & (entries["family"] + "; " + entries["qualifier"] == f)).any()]
         for source in sources:
+            family, _, qualifier = source.partition("; ")
             for dataset in spec.datasets:
-                protocol_id = spec.published_file if source == PUBLISHED else f"{dataset}-{source}"
-                runs = preferred_first(measured[(measured["method"] == method) & (measured["dataset"] == dataset)
-                                                & (measured["protocol_id"] == protocol_id)])
-                run = None if source == PUBLISHED or runs.empty else runs.iloc[0]
+                protocol_id = spec.published_file if source == PUBLISHED else f"{dataset}-{family}"
+                found_entries = preferred_first(entries[(entries["method"] == method)
+                                                        & (entries["dataset"] == dataset)
+                                                        & (entries["protocol_id"] == protocol_id)
+                                                        & (entries["qualifier"] == qualifier)])
+                entry = None if source == PUBLISHED or found_entries.empty else found_entries.iloc[0]
                 for metric in spec.metrics:
                     if source == PUBLISHED:
                         hit = pub[(pub["method"] == row) & (pub["dataset"] == dataset) & (pub["metric"] == metric)]
@@ -173,15 +254,18 @@ def table_cells(spec: PaperTable, published: pd.DataFrame, results: pd.DataFrame
                         status = PUBLISHED if len(hit) else NOT_APPLICABLE
                         protocol = hit["protocol"].iloc[0] if len(hit) else None
                     else:
-                        value, text, status = _measured_cell(run, metric, spec.decimals)
+                        value, text, status = _measured_cell(entry, metric, spec.decimals)
                         protocol = protocol_id
                     records.append({"row": row, "method": method, "source": source, "dataset": dataset,
                                     "metric": metric, "value": value, "text": text, "status": status,
                                     "protocol": protocol,
-                                    "run_id": None if run is None else run["run_id"],
-                                    "run_dir": None if run is None else run["run_dir"]})
+                                    "n_seeds": None if entry is None or pd.isna(entry["n_seeds"])
+                                    else int(entry["n_seeds"]),
+                                    "ci95": None if entry is None else entry.get(f"{metric}{CI_SUFFIX}"),
+                                    "run_id": None if entry is None else " ".join(entry["run_ids"]),
+                                    "run_dir": None if entry is None else entry["run_dirs"][0]})
     return pd.DataFrame(records, columns=["row", "method", "source", "dataset", "metric", "value", "text",
-                                          "status", "protocol", "run_id", "run_dir"])
+                                          "status", "protocol", "n_seeds", "ci95", "run_id", "run_dir"])
 
 
 def layout(spec: PaperTable, cells: pd.DataFrame) -> pd.DataFrame:
@@ -207,8 +291,16 @@ def protocol_legend(spec: PaperTable, cells: pd.DataFrame) -> list[str]:
                 if len(described):
                     lines.append(f"published, {dataset_name(dataset)}: {described.iloc[0]}")
         else:
-            ids = ", ".join(f"{d}-{source}" for d in spec.datasets)
-            lines.append(f"measured ({source}): SISBench protocol {ids}")
+            family, _, qualifier = source.partition("; ")
+            ids = ", ".join(f"{d}-{family}" for d in spec.datasets)
+            lines.append(f"measured ({source}): SISBench protocol {ids}"
+                         + (f", records that differ from the protocol's current key in: {qualifier}"
+                            if qualifier else ""))
+    if (cells["text"].str.endswith(" †")).any():
+        lines.append("± after a number: 95% interval (t over seeds); with † a bootstrap over the evaluation "
+                     "images of a single seed")
+    elif cells["text"].str.contains(" ± ").any():
+        lines.append("± after a number: 95% Student t interval over seeds")
     return lines
 
 
@@ -231,7 +323,10 @@ def to_markdown(frame: pd.DataFrame, title: str, notes: Sequence[str] = ()) -> s
 
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  # OT1 fonts print < > | as other glyphs; the interval and bootstrap marks as math symbols
+                  "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}", "±": r"$\pm$",
+                  "†": r"$^\dagger$"}
 
 
 def latex_escape(text: str) -> str:
@@ -301,61 +396,4 @@ def write_paper_table(out: Path, spec: PaperTable, cells: pd.DataFrame) -> list[
     atomic_write_text(paths[1], long.to_csv(index=False))
     atomic_write_text(paths[2], to_markdown(frame, spec.title, notes))
     atomic_write_text(paths[3], to_latex(frame, spec.title, spec.key))
-    return paths
-
-
-# -- one table per dataset -------------------------------------------------------------------------------
-
-def _method_rank(method: str) -> tuple[int, str]:
-    if method == ORACLE:
-        return len(METHOD_ORDER) + 1, method
-    return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER)), method
-
-
-def dataset_table(results: pd.DataFrame, dataset: str, out: Path | None = None) -> pd.DataFrame:
-    """Every evaluated run on ``dataset``: one row per (method run, protocol) plus the oracle row of each
-    protocol, columns method / run / variant / protocol / mIoU / accu / FID (/ FD-seg where measured) /
-    run_dir (relative to ``out`` when given). Numbers stay numbers (NaN: not measured)."""
-    rows = results[results["dataset"] == dataset]
-    rows = rows.assign(_rank=[_method_rank(m) for m in rows["method"]]).sort_values(
-        ["protocol_id", "_rank", "run_id"], kind="stable")
-    metrics = ["mIoU", "accu", "FID"] + (["FD-seg"] if rows["FD-seg"].notna().any() else [])
-    table = pd.DataFrame({
-        "method": [paper_name(m) for m in rows["method"]],
-        "registry_name": list(rows["method"]),
-        "run": ["" if m == ORACLE else r for m, r in zip(rows["method"], rows["run_id"], strict=True)],
-        "variant": [o if isinstance(o, str) else "" for o in rows["overrides"]],
-        "protocol": list(rows["protocol_id"]),
-        **{m: list(rows[m]) for m in metrics},
-        "run_dir": [_relative(p, out) if out is not None else str(p) for p in rows["run_dir"]],
-    })
-    return table
-
-
-def _dataset_markdown_frame(table: pd.DataFrame) -> pd.DataFrame:
-    shown = table.drop(columns=["registry_name", "run_dir"]).set_index("method")
-    for metric in ("mIoU", "accu", "FID", "FD-seg"):
-        if metric in shown:
-            shown[metric] = [NOT_MEASURED if pd.isna(v) else _fmt(v, 2) for v in shown[metric]]
-    return shown
-
-
-def write_dataset_table(out: Path, dataset: str, *, results: pd.DataFrame | None = None,
-                        methods_filter: Iterable[str] | None = None) -> list[Path]:
-    """``<out>/<dataset>/table.{csv,md,tex}``: every evaluated method run on ``dataset`` plus the oracle,
-    mIoU / accu / FID (or FD-seg), each row naming its protocol. ``results`` defaults to
-    :func:`benchmark.results.collect_runs` of ``out``."""
-    out = Path(out).resolve()
-    results = collect_runs(out) if results is None else results
-    table = dataset_table(filter_methods(results, methods_filter), dataset, out)
-    title = f"{dataset_name(dataset)}: measured under SISBench protocols"
-    notes = ["each row names its protocol; numbers from different protocols are not comparable",
-             "mIoU and accu in percent; FD-seg is the Frechet distance of segmenter features, not FID"]
-    shown = _dataset_markdown_frame(table)
-    base = Path(out) / dataset / "table"
-    paths = [base.with_suffix(".csv"), base.with_suffix(".md"), base.with_suffix(".tex")]
-    atomic_write_text(paths[0], table.to_csv(index=False))
-    atomic_write_text(paths[1], to_markdown(shown, title, notes) if len(table) else
-                      f"### {title}\n\nno evaluated runs yet\n")
-    atomic_write_text(paths[2], to_latex(shown, title, f"{dataset}-measured"))
     return paths

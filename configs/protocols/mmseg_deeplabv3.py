@@ -1,6 +1,7 @@
 # `<dataset>-mmseg-deeplabv3`: mmsegmentation's DeepLabV3 R101-D8 model-zoo checkpoints (run by the
 # built-in re-implementation, no mmcv needed) + FID (inception-v3-compat) against the val set.
-# A newer protocol than the papers': consistent, but not the papers' segmenters.
+# A newer protocol than the papers': consistent, but not the papers' segmenters. mIoU averages over the
+# classes present in ground truth or prediction, as mmseg's IoUMetric (np.nanmean over IoU = I / U).
 _metrics = ("segmentation", "fid", "kid", "precision_recall")
 
 protocols = [
@@ -13,6 +14,7 @@ protocols = [
         resolution=(256, 256),
         num_images=5000,
         segmenter=dict(kind="mmseg-builtin", name="deeplabv3_r101-d8_4xb4-320k_coco-stuff164k-512x512"),
+        averaging="present_gt_or_pred",
         label_mapping="coco_stuff_182_to_171",
         metrics=_metrics,
         reference_split="val",
@@ -26,6 +28,7 @@ protocols = [
         resolution=(256, 256),
         num_images=2000,
         segmenter=dict(kind="mmseg-builtin", name="deeplabv3_r101-d8_4xb4-160k_ade20k-512x512"),
+        averaging="present_gt_or_pred",
         label_mapping="ade20k_150",
         metrics=_metrics,
         reference_split="val",
@@ -39,6 +42,7 @@ protocols = [
         resolution=(256, 256),
         num_images=None,
         segmenter=dict(kind="mmseg-builtin", name="deeplabv3_r101-d8_4xb4-160k_ade20k-512x512"),
+        averaging="present_gt_or_pred",
         label_mapping="ade20k_150",
         metrics=_metrics,
         reference_split="val",
@@ -52,6 +56,7 @@ protocols = [
         resolution=(256, 512),
         num_images=500,
         segmenter=dict(kind="mmseg-builtin", name="deeplabv3_r101-d8_4xb2-80k_cityscapes-512x1024"),
+        averaging="present_gt_or_pred",
         label_mapping="cityscapes_35_to_19",
         metrics=_metrics,
         reference_split="val",

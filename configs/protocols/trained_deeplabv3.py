@@ -20,6 +20,8 @@ def _protocol(dataset, resolution, num_images, what, split="val"):
         resolution=resolution,
         num_images=num_images,
         segmenter=_segmenter,
+        # mIoU over the classes present in ground truth or prediction (mmseg IoUMetric's nanmean)
+        averaging="present_gt_or_pred",
         label_mapping="identity",
         metrics=_metrics,
         reference_split=split,

@@ -15,6 +15,7 @@ factory or a lazy ``"module:function"`` path, so optional dependencies are impor
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 from abc import ABC, abstractmethod
@@ -62,6 +63,10 @@ class Segmenter(nn.Module, ABC):
     num_classes: int
     #: sha256 of the checkpoint file the weights came from (None: random weights)
     checkpoint_hash: str | None = None
+    #: the weights against the protocol's pin, set by :func:`build_segmenter`: ``{"sha256": pinned digest or
+    #: None, "source": "protocol" | "first use" | None, "matches": bool | None, "checkpoint": the
+    #: ``--segmenter-checkpoint`` path or None, "override": True when that file is not the pinned one}``
+    pin: dict[str, Any] | None = None
 
     @abstractmethod
     def predict(self, images: Tensor) -> Tensor:
@@ -78,7 +83,7 @@ class Segmenter(nn.Module, ABC):
     def describe(self) -> dict[str, Any]:
         """Provenance of this segmenter for the metrics record."""
         return {"class": type(self).__name__, "num_classes": self.num_classes,
-                "checkpoint_sha256": self.checkpoint_hash}
+                "checkpoint_sha256": self.checkpoint_hash, "pin": self.pin}
 
 
 #: ``factory(spec, *, num_classes, data_cfg, checkpoint, cache_dir, device) -> Segmenter``
@@ -102,6 +107,12 @@ def register_segmenter_kind(kind: str, factory: SegmenterFactory | str) -> None:
     _KINDS[kind] = factory
 
 
+def digest_matches(digest: str, pinned: str) -> bool:
+    """Whether a file's sha256 matches a pinned digest or prefix (``"+"``-joined parts: part by part)."""
+    parts, pins = digest.split("+"), pinned.lower().split("+")
+    return len(parts) == len(pins) and all(d.startswith(p) for d, p in zip(parts, pins, strict=True))
+
+
 def segmenter_kinds() -> list[str]:
     return sorted(_KINDS)
 
@@ -113,7 +124,13 @@ def build_segmenter(spec: SegmenterSpec, *, num_classes: int, data_cfg: Mapping[
 
     ``num_classes``: classes the protocol's label mapping produces; ``checkpoint`` overrides the spec's
     (``--segmenter-checkpoint``); ``cache_dir`` holds downloads and trained segmenters.
+
+    Pins: where ``spec.sha256`` pins the protocol's file, the protocol's own file must match it (else
+    :class:`~metrics.base.WeightsUnavailable`); a file named by ``checkpoint`` that does not match is
+    used and recorded as an override in ``segmenter.pin`` (the metrics record carries it). A
+    ``"+"``-joined digest (UperNet's encoder + decoder) matches part by part.
     """
+    from metrics.base import WeightsUnavailable
     try:
         factory = _KINDS[spec.kind]
     except KeyError:
@@ -121,11 +138,27 @@ def build_segmenter(spec: SegmenterSpec, *, num_classes: int, data_cfg: Mapping[
     if isinstance(factory, str):
         module, func = factory.split(":")
         factory = getattr(importlib.import_module(module), func)
-    segmenter = factory(spec, num_classes=num_classes, data_cfg=data_cfg,
+    explicit = checkpoint is not None
+    # a named file is checked here, against the pin, not refused by the factory's own hash check
+    factory_spec = dataclasses.replace(spec, sha256=None) if explicit else spec
+    segmenter = factory(factory_spec, num_classes=num_classes, data_cfg=data_cfg,
                         checkpoint=None if checkpoint is None else Path(checkpoint), cache_dir=cache_dir,
                         device=device)
     if not isinstance(segmenter, Segmenter):
         raise TypeError(f"segmenter kind {spec.kind!r} returned {type(segmenter).__name__}, not a Segmenter")
+    digest = segmenter.checkpoint_hash
+    pin = dict(segmenter.pin or {"sha256": None, "source": None, "matches": None})
+    if spec.sha256:
+        matches = digest is not None and digest_matches(digest, spec.sha256)
+        pin.update(sha256=spec.sha256, source="protocol", matches=matches)
+        if not matches and not explicit:
+            raise WeightsUnavailable(
+                f"segmenter {spec.kind}:{spec.name or spec.checkpoint} has sha256 {str(digest)[:12]}..., the "
+                f"protocol pins {spec.sha256[:12]}...; pass the file with --segmenter-checkpoint PATH to score "
+                f"with it anyway (the row records it)")
+    pin["checkpoint"] = str(checkpoint) if explicit else None
+    pin["override"] = bool(explicit and pin["sha256"] is not None and not pin["matches"])
+    segmenter.pin = pin
     if segmenter.num_classes != num_classes:
         raise ValueError(f"segmenter {spec.kind}:{spec.name} predicts {segmenter.num_classes} classes, "
                          f"the protocol's labels have {num_classes}")

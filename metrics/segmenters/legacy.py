@@ -235,32 +235,40 @@ def build_legacy_segmenter(spec: SegmenterSpec, *, num_classes: int, checkpoint:
     return segmenter.to(device)
 
 
-_FID_NOTE = ("FID as SPADE: pytorch-fid's TF-ported Inception pool features (torch-fidelity "
-             "inception-v3-compat) of the generated images vs the real val images at the same resolution")
+_FID_NOTE = ("FID as SPADE: the TF-ported Inception's pool features (torch-fidelity inception-v3-compat, "
+             "weights-inception-2015-12-05-6726825d.pth) of the generated images vs the real val images at "
+             "the same resolution")
 
 #: The four protocols in :meth:`metrics.protocols.Protocol.from_dict` form.
 LEGACY_PROTOCOLS: tuple[dict[str, Any], ...] = (
-    dict(id="coco_stuff-spade-legacy", version=1, dataset="coco_stuff", split="val", resolution=(256, 256),
-         num_images=5000, resize_filter="bicubic", label_mapping="identity",
+    # version 2: mIoU averages over the classes present in the ground truth, as kazuto1011's
+    # libs/utils/metric.py scores() does (version 1 averaged over ground truth or prediction)
+    dict(id="coco_stuff-spade-legacy", version=2, dataset="coco_stuff", split="val", resolution=(256, 256),
+         num_images=5000, resize_filter="bicubic", label_mapping="identity", averaging="present_gt",
          description="SPADE Table 1, COCO-Stuff: DeepLabV2 ResNet-101 MSC (kazuto1011) + FID",
          segmenter=dict(kind="spade-deeplabv2", name="deeplabv2_resnet101_msc-cocostuff164k-100000"),
          notes=("182 COCO-Stuff ids predicted directly (255 unlabeled is ignored)",
                 "MSC scales 1, 0.5, 0.75 fused by max; caffe BGR mean (104.008, 116.669, 122.675)",
                 _FID_NOTE)),
-    dict(id="ade20k-spade-legacy", version=1, dataset="ade20k", split="val", resolution=(256, 256),
-         num_images=2000, resize_filter="bicubic", label_mapping="ade20k_150",
+    # version 2: mIoU over all 150 classes, absent ones counting 0, as CSAIL's eval.py
+    # (iou = intersection / (union + 1e-10); iou.mean()); version 1 left absent classes out
+    dict(id="ade20k-spade-legacy", version=2, dataset="ade20k", split="val", resolution=(256, 256),
+         num_images=2000, resize_filter="bicubic", label_mapping="ade20k_150", averaging="all_classes",
          description="SPADE Table 1, ADE20K: UperNet101 (CSAILVision, ade20k-resnet101-upernet) + FID",
          segmenter=dict(kind="spade-upernet101", name="ade20k-resnet101-upernet"),
          notes=("ADE20K 'other' (raw 0) ignored, classes 1..150 are UperNet's outputs 0..149",
                 "CSAIL eval.py test scales: short side 300, 375, 450, 525, 600 (max 1000, multiple of 32), "
                 "softmax averaged", _FID_NOTE)),
-    dict(id="ade20k_outdoor-spade-legacy", version=1, dataset="ade20k_outdoor", split="val",
+    dict(id="ade20k_outdoor-spade-legacy", version=2, dataset="ade20k_outdoor", split="val",
          resolution=(256, 256), num_images=None, resize_filter="bicubic", label_mapping="ade20k_150",
+         averaging="all_classes",
          description="SPADE Table 1, ADE20K-outdoor: UperNet101 (as ADE20K) + FID on the outdoor val subset",
          segmenter=dict(kind="spade-upernet101", name="ade20k-resnet101-upernet"),
          notes=("the outdoor subset of the ADE20K val split, whole", _FID_NOTE)),
+    # fyu/drn segment.py: np.nanmean(per_class_iu(hist)), i.e. classes in ground truth or prediction
     dict(id="cityscapes-spade-legacy", version=1, dataset="cityscapes", split="val", resolution=(256, 512),
          num_images=500, resize_filter="bicubic", label_mapping="cityscapes_35_to_19",
+         averaging="present_gt_or_pred",
          description="SPADE Table 1, Cityscapes: DRN-D-105 (fyu/drn), single scale + FID",
          segmenter=dict(kind="spade-drn-d-105", name="drn-d-105_ms_cityscapes",
                         options={"input_size": "generated"}),

@@ -7,6 +7,24 @@ with mmseg's poly learning-rate decay), measures its mIoU on the real validation
 mIoU), and writes ``segmenter.safetensors`` beside ``segmenter.json`` (dataset, data config, model and
 training config, sha256 of the weights, val mIoU). Both are written atomically; a finished segmenter for
 the same data config and training config is reused, never retrained.
+
+Decisions:
+
+- **Shipped, not trained at first use** (``synthetic-v1``): a network trained on each machine differs per
+  machine (CPU kernels and thread counts change the float order), so two users' numbers would not be
+  comparable, and training took 16 minutes on a 2-core machine. The protocol's network ships inside the
+  package (``metrics/segmenters/weights/<name>/``, spec ``checkpoint="builtin:<name>"``) and is pinned by
+  sha256 in the protocol. The shipped form is :func:`export_segmenter`'s: the auxiliary head dropped
+  (training only) and the weights stored as float16 (half the bytes; loaded back to float32). Its oracle
+  mIoU and its agreement with the float32 network are recorded in its ``segmenter.json``.
+- ``segmenter train`` still trains the protocol's network from scratch and
+  :func:`compare_with_shipped` says how close the copy is (sha256 of the exported copy, else the val
+  mIoU of both and the pixel agreement of their predictions on the val split).
+- **Pins**: a file other than the protocol's pinned one is refused unless ``--segmenter-checkpoint`` names
+  it; then the row records it (``Segmenter.pin``). A ``*-trained-*`` protocol, whose network each user
+  trains, is pinned on first use: ``<cache>/segmenters/pins.json`` records the sha256 of the first
+  segmenter evaluation loaded for a data + training config, and a different file found there later (a
+  retraining) is refused the same way.
 """
 
 from __future__ import annotations
@@ -14,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
@@ -24,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
 
 from benchmark.io import atomic_path, atomic_write_json
 from metrics.base import WeightsUnavailable, sha256_file
@@ -33,6 +53,10 @@ from metrics.segmenters.deeplabv3 import DeepLabV3Config, DeepLabV3Segmenter, re
 
 WEIGHTS_FILE = "segmenter.safetensors"
 RECORD_FILE = "segmenter.json"
+PINS_FILE = "pins.json"
+#: ``SegmenterSpec.checkpoint`` prefix of a network shipped inside the package
+BUILTIN_PREFIX = "builtin:"
+SHIPPED_DIR = Path(__file__).resolve().parent / "weights"
 
 
 @dataclass(frozen=True)
@@ -102,8 +126,12 @@ def evaluate_segmenter(segmenter: DeepLabV3Segmenter, dataset: Dataset, *, ignor
 
 
 def fit_segmenter(train_set: Dataset, num_classes: int, ignore_index: int | None, training: SegmenterTraining,
-                  *, device: torch.device | str = "cpu", log_every: int = 0) -> DeepLabV3Segmenter:
-    """Train a small DeepLabV3 on ``train_set`` (samples with ``image`` in [-1, 1] and ``label``)."""
+                  *, device: torch.device | str = "cpu", log_every: int = 0,
+                  progress: bool = False) -> DeepLabV3Segmenter:
+    """Train a small DeepLabV3 on ``train_set`` (samples with ``image`` in [-1, 1] and ``label``).
+
+    ``progress``: a tqdm bar with the ETA (on stderr); ``log_every``: also print the loss every N iterations.
+    """
     torch.manual_seed(training.seed)
     segmenter = DeepLabV3Segmenter(training.model_config(num_classes), name="sisbench-deeplabv3").to(device)
     model = segmenter.model.train()
@@ -120,6 +148,7 @@ def fit_segmenter(train_set: Dataset, num_classes: int, ignore_index: int | None
         raise ValueError(f"{len(train_set)} training images are fewer than one batch of {training.batch_size}")
     it, epoch = 0, 0
     ignore = IGNORE_INDEX if ignore_index is None else ignore_index
+    bar = tqdm(total=training.iters, desc="train segmenter", unit="it", file=sys.stderr, disable=not progress)
     while it < training.iters:
         if hasattr(train_set, "set_epoch"):
             train_set.set_epoch(epoch)
@@ -141,15 +170,19 @@ def fit_segmenter(train_set: Dataset, num_classes: int, ignore_index: int | None
             loss.backward()
             opt.step()
             it += 1
+            bar.update()
             if log_every and it % log_every == 0:
-                print(f"segmenter iter {it}/{training.iters} loss {loss.item():.4f}", flush=True)
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+                if not progress:
+                    print(f"segmenter iter {it}/{training.iters} loss {loss.item():.4f}", flush=True)
         epoch += 1
+    bar.close()
     return segmenter.eval()
 
 
 def train_segmenter(data_cfg: Mapping[str, Any], out_dir: str | os.PathLike, *,
                     training: SegmenterTraining | None = None, device: torch.device | str = "cpu",
-                    log_every: int = 0, **overrides: Any) -> Path:
+                    log_every: int = 0, progress: bool = False, **overrides: Any) -> Path:
     """Train (or reuse) SISBench's segmenter for ``data_cfg``; returns the ``segmenter.safetensors`` path.
 
     ``training`` (or keyword ``overrides`` of its fields: ``iters``, ``batch_size``, ``depth``,
@@ -170,7 +203,7 @@ def train_segmenter(data_cfg: Mapping[str, Any], out_dir: str | os.PathLike, *,
     info = dataset_info(data_cfg)
     start = time.time()
     segmenter = fit_segmenter(build_dataset(data_cfg, "train"), info.num_classes, info.ignore_index, training,
-                              device=device, log_every=log_every)
+                              device=device, log_every=log_every, progress=progress)
     seconds = time.time() - start
     val_split = "val"  # never the evaluation's test split (CelebAMask-HQ): the record is a val score
     scores = evaluate_segmenter(segmenter, build_dataset(data_cfg, val_split, train=False),
@@ -188,8 +221,12 @@ def train_segmenter(data_cfg: Mapping[str, Any], out_dir: str | os.PathLike, *,
 
 
 def load_trained_segmenter(weights: str | os.PathLike, *, sha256: str | None = None) -> DeepLabV3Segmenter:
-    """A segmenter written by :func:`train_segmenter` (its ``segmenter.json`` must sit beside it)."""
+    """A segmenter written by :func:`train_segmenter` or :func:`export_segmenter` (its ``segmenter.json``
+    must sit beside it); float16 weights are loaded back into the float32 network."""
     weights = Path(weights)
+    if not weights.is_file():
+        raise WeightsUnavailable(f"segmenter checkpoint {weights} does not exist; pass a file written by "
+                                 f"`python -m benchmark segmenter train` with --segmenter-checkpoint PATH")
     record_path = weights.with_name(RECORD_FILE)
     if not record_path.is_file():
         raise WeightsUnavailable(f"{weights} has no {RECORD_FILE} beside it (the model config lives there); "
@@ -200,9 +237,103 @@ def load_trained_segmenter(weights: str | os.PathLike, *, sha256: str | None = N
         raise WeightsUnavailable(f"{weights} has sha256 {digest[:12]}..., the protocol pins {sha256}")
     segmenter = DeepLabV3Segmenter(DeepLabV3Config.from_dict(record["model"]), checkpoint_hash=digest,
                                    name="sisbench-deeplabv3")
-    segmenter.model.load_state_dict(read_checkpoint(weights))
+    state = {k: v.float() if v.is_floating_point() else v for k, v in read_checkpoint(weights).items()}
+    segmenter.model.load_state_dict(state)
     return segmenter.eval()
 
+
+# -- the shipped network ----------------------------------------------------------------------------------
+
+def builtin_checkpoint(reference: str) -> Path:
+    """The file a ``"builtin:<name>"`` checkpoint reference names (inside the installed package)."""
+    name = reference[len(BUILTIN_PREFIX):]
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"invalid built-in segmenter reference {reference!r}; write 'builtin:<name>'")
+    return SHIPPED_DIR / name / WEIGHTS_FILE
+
+
+def export_segmenter(weights: str | os.PathLike, out_dir: str | os.PathLike, *,
+                     dtype: torch.dtype = torch.float16, extra: Mapping[str, Any] | None = None) -> Path:
+    """The shipped form of a trained segmenter: no auxiliary head (training only), floating tensors as
+    ``dtype``; ``segmenter.safetensors`` + ``segmenter.json`` (the source's record with the model config
+    updated, ``source_sha256`` and ``stored_dtype`` added, and ``extra``). Returns the weights path.
+
+    The bytes depend only on the tensors (safetensors orders them itself), so an identical network
+    exports to an identical sha256.
+    """
+    from safetensors.torch import save_file
+
+    weights = Path(weights)
+    record = json.loads(weights.with_name(RECORD_FILE).read_text())
+    state = {k: v for k, v in read_checkpoint(weights).items() if not k.startswith("auxiliary_head.")}
+    state = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in state.items()}
+    out = Path(out_dir) / WEIGHTS_FILE
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        save_file(state, str(tmp))
+    model = {**record["model"], "aux_head": False}
+    atomic_write_json(out.with_name(RECORD_FILE), {
+        **{k: v for k, v in record.items() if k != "sha256"}, "model": model, "sha256": sha256_file(out),
+        "source_sha256": record["sha256"], "stored_dtype": str(dtype).replace("torch.", ""), **dict(extra or {})})
+    return out
+
+
+@torch.no_grad()
+def prediction_agreement(a: DeepLabV3Segmenter, b: DeepLabV3Segmenter, dataset: Dataset, *,
+                         batch_size: int = 32, device: torch.device | str = "cpu") -> float:
+    """Fraction of pixels on which two segmenters predict the same class (a dataset's images)."""
+    same = total = 0
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0):
+        images = batch["image"].to(device)
+        pa, pb = a.to(device).predict(images), b.to(device).predict(images)
+        same += int((pa == pb).sum())
+        total += pa.numel()
+    return same / total
+
+
+def compare_with_shipped(weights: str | os.PathLike, shipped: str | os.PathLike, data_cfg: Mapping[str, Any], *,
+                         device: torch.device | str = "cpu",
+                         scratch: str | os.PathLike | None = None) -> dict[str, Any]:
+    """How close a freshly trained segmenter is to the shipped one.
+
+    The copy is exported the shipped way (:func:`export_segmenter`, into ``scratch``, default beside
+    ``weights``); equal sha256 means the very same network. Otherwise both are scored on the real val
+    images (mIoU, accuracy) and their predictions compared pixel by pixel.
+    """
+    from benchmark.datasets import build_dataset, dataset_info
+
+    weights, shipped = Path(weights), Path(shipped)
+    shipped_record = json.loads(shipped.with_name(RECORD_FILE).read_text())
+    dtype = getattr(torch, shipped_record.get("stored_dtype", "float32"))
+    copy = export_segmenter(weights, Path(scratch) if scratch is not None else weights.parent / "exported",
+                            dtype=dtype)
+    out: dict[str, Any] = {"shipped": str(shipped), "shipped_sha256": sha256_file(shipped),
+                           "copy": str(copy), "copy_sha256": sha256_file(copy)}
+    out["identical"] = out["shipped_sha256"] == out["copy_sha256"]
+    if out["identical"]:
+        return out
+    info = dataset_info(data_cfg)
+    val = build_dataset(data_cfg, "val", train=False)
+    a, b = load_trained_segmenter(shipped).to(device), load_trained_segmenter(copy).to(device)
+    for name, seg in (("shipped", a), ("copy", b)):
+        scores = evaluate_segmenter(seg, val, ignore_index=info.ignore_index, device=device)
+        out[f"{name}_val_mIoU"], out[f"{name}_val_accu"] = scores["mIoU"], scores["accu"]
+    out["pixel_agreement"] = prediction_agreement(a, b, val, device=device)
+    return out
+
+
+def format_comparison(c: Mapping[str, Any]) -> str:
+    """One line for ``segmenter train``: the copy against the shipped network."""
+    if c["identical"]:
+        return f"identical to the shipped segmenter {c['shipped']} (sha256 {c['shipped_sha256'][:12]})"
+    return (f"differs from the shipped segmenter (sha256 {c['copy_sha256'][:12]} vs {c['shipped_sha256'][:12]}): "
+            f"val mIoU {100 * c['copy_val_mIoU']:.2f} vs shipped {100 * c['shipped_val_mIoU']:.2f}, accu "
+            f"{100 * c['copy_val_accu']:.2f} vs {100 * c['shipped_val_accu']:.2f}, the two agree on "
+            f"{100 * c['pixel_agreement']:.2f}% of val pixels; evaluation keeps using the shipped one (pass "
+            f"--segmenter-checkpoint {c['copy']} to score with the copy)")
+
+
+# -- protocols ----------------------------------------------------------------------------------------------
 
 def protocol_training(spec: SegmenterSpec) -> tuple[SegmenterTraining, bool]:
     """The training settings a ``trained`` segmenter spec names, and whether it may train on first use."""
@@ -215,9 +346,11 @@ def protocol_training(spec: SegmenterSpec) -> tuple[SegmenterTraining, bool]:
 
 
 def train_for_protocol(protocol: Any, data_cfg: Mapping[str, Any], *, cache_dir: str | os.PathLike,
-                       device: torch.device | str = "cpu", log_every: int = 0) -> Path:
+                       device: torch.device | str = "cpu", log_every: int = 0, progress: bool = False) -> Path:
     """Train (or reuse) the segmenter a ``trained`` protocol evaluates with, where evaluation looks for it
-    (``<cache_dir>/segmenters/``); ``protocol`` is a protocol id or instance. What ``segmenter train`` runs."""
+    (``<cache_dir>/segmenters/``); ``protocol`` is a protocol id or instance. What ``segmenter train`` runs.
+    For a protocol whose network ships with SISBench this trains a copy (compare it with
+    :func:`compare_with_shipped`); evaluation keeps using the shipped file."""
     from metrics.protocols import get_protocol
 
     protocol = get_protocol(protocol)
@@ -225,16 +358,43 @@ def train_for_protocol(protocol: Any, data_cfg: Mapping[str, Any], *, cache_dir:
         raise ValueError(f"protocol {protocol.id} does not use a segmenter SISBench trains")
     training, _ = protocol_training(protocol.segmenter)
     return train_segmenter(data_cfg, Path(cache_dir) / "segmenters", training=training, device=device,
-                           log_every=log_every)
+                           log_every=log_every, progress=progress)
+
+
+def shipped_checkpoint(protocol: Any) -> Path | None:
+    """The shipped weights file of a protocol whose network ships with SISBench (else None)."""
+    from metrics.protocols import get_protocol
+
+    spec = get_protocol(protocol).segmenter
+    if spec is None or not (spec.checkpoint or "").startswith(BUILTIN_PREFIX):
+        return None
+    return builtin_checkpoint(spec.checkpoint)
+
+
+def _first_use_pin(pins_path: Path, key: str, digest: str, source: Path) -> dict[str, Any]:
+    """The pin of ``key`` in ``pins.json``, written now (this file's digest) if there is none."""
+    pins = json.loads(pins_path.read_text()) if pins_path.is_file() else {}
+    if key not in pins:
+        pins[key] = {"sha256": digest, "file": str(source), "pinned_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        atomic_write_json(pins_path, pins)
+    return pins[key]
 
 
 def build_trained_segmenter(spec: SegmenterSpec, *, num_classes: int, data_cfg: Mapping[str, Any] | None,
                             checkpoint: Path | None = None, cache_dir: str | os.PathLike | None = None,
                             device: torch.device | str = "cpu", **_: Any) -> nn.Module:
-    """Segmenter kind ``trained``: the given checkpoint, the cached one, or (``auto_train``) a new one."""
+    """Segmenter kind ``trained``: the given checkpoint, the shipped one (``builtin:``), the cached one, or
+    (``auto_train``) a new one. A cached one is pinned on first use (see the module docstring); the
+    protocol's own ``sha256`` pin is checked by :func:`metrics.segmenters.build_segmenter`."""
     training, auto_train = protocol_training(spec)
     source = checkpoint or spec.checkpoint
-    if source is None:
+    pin_record = None
+    if isinstance(source, str) and source.startswith(BUILTIN_PREFIX):
+        source = builtin_checkpoint(source)
+        if not source.is_file():
+            raise WeightsUnavailable(f"the shipped segmenter {source} is missing from the installed package; "
+                                     f"reinstall sisbench, or pass --segmenter-checkpoint PATH")
+    elif source is None:
         if data_cfg is None or cache_dir is None:
             raise WeightsUnavailable("a trained segmenter needs the data config and a cache directory, or "
                                      "--segmenter-checkpoint PATH")
@@ -247,7 +407,31 @@ def build_trained_segmenter(spec: SegmenterSpec, *, num_classes: int, data_cfg: 
                     f"no trained segmenter for dataset {name!r} at {source.parent}; run `python -m benchmark "
                     f"segmenter train --dataset {name}` or pass --segmenter-checkpoint PATH")
             source = train_segmenter(data_cfg, out_dir, training=training, device=device)
-    segmenter = load_trained_segmenter(source, sha256=spec.sha256)
+        if spec.sha256 is None:
+            pins = out_dir / PINS_FILE
+            pin_record = _first_use_pin(pins, source.parent.name, sha256_file(source), source)
+            pin_record = {**pin_record, "pins_file": str(pins)}
+    elif spec.sha256 is None and data_cfg is not None and cache_dir is not None:
+        # a named file: compared with the first-use pin if there is one (never pinned itself)
+        pins = Path(cache_dir) / "segmenters" / PINS_FILE
+        key = segmenter_dir(Path(cache_dir) / "segmenters", data_cfg, training).name
+        known = json.loads(pins.read_text()).get(key) if pins.is_file() else None
+        if known is not None:
+            pin_record = {**known, "pins_file": str(pins), "named": True}
+    segmenter = load_trained_segmenter(source)
+    if pin_record is not None and pin_record.get("named"):
+        segmenter.pin = {"sha256": pin_record["sha256"], "source": "first use",
+                         "matches": segmenter.checkpoint_hash == pin_record["sha256"],
+                         "pins_file": pin_record["pins_file"], "pinned_at": pin_record["pinned_at"]}
+    elif pin_record is not None:
+        if segmenter.checkpoint_hash != pin_record["sha256"]:
+            raise WeightsUnavailable(
+                f"{source} has sha256 {segmenter.checkpoint_hash[:12]}..., but this protocol's segmenter was "
+                f"pinned to {pin_record['sha256'][:12]}... on first use ({pin_record['pins_file']}); pass "
+                f"--segmenter-checkpoint {source} to score with the new file (the row records it), or remove "
+                f"its entry from {PINS_FILE} to pin the new one")
+        segmenter.pin = {"sha256": pin_record["sha256"], "source": "first use", "matches": True,
+                         "pins_file": pin_record["pins_file"], "pinned_at": pin_record["pinned_at"]}
     if segmenter.num_classes != num_classes:
         raise ValueError(f"trained segmenter {source} predicts {segmenter.num_classes} classes, the protocol's "
                          f"labels have {num_classes}")
