@@ -193,6 +193,7 @@ class AdaNormHybrid(Method):
         self.lambda_vgg = float(loss["lambda_vgg"])
         self.lambda_kld = float(loss["lambda_kld"])
         self.vgg_weights = loss["vgg_weights"]
+        self.vgg_last_layer = loss.get("vgg_last_layer")
         # Built by configure_optimizers (training only): generating from a checkpoint needs no VGG weights.
         self.vgg_loss: VGGLoss | None = None
 
@@ -201,7 +202,8 @@ class AdaNormHybrid(Method):
 
     def configure_optimizers(self, stage: str) -> dict[str, torch.optim.Optimizer]:
         if self.lambda_vgg > 0 and self.vgg_loss is None:
-            self.vgg_loss = VGGLoss(self.vgg_weights).to(next(self.netG.parameters()).device)
+            device = next(self.netG.parameters()).device
+            self.vgg_loss = VGGLoss(self.vgg_weights, last_layer=self.vgg_last_layer).to(device)
         g_params = itertools.chain(self.netG.parameters(), self.netE.parameters())
         return {"G": build_optimizer(g_params, self.cfg["optimizer"], "G"),
                 "D": build_optimizer(self.netD.parameters(), self.cfg["optimizer"], "D")}
@@ -270,6 +272,7 @@ class AdaNormHybrid(Method):
             "params_E": count_parameters(self.netE),
         }
         if self.lambda_vgg > 0:
+            info["vgg_last_layer"] = self.vgg_last_layer or "relu5_1"
             info["vgg_weights"] = (self.vgg_loss.weights_source if self.vgg_loss is not None
                                    else f"{self.vgg_weights} (not loaded: no training in this run)")
         return info

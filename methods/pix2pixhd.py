@@ -435,7 +435,9 @@ class Pix2PixHD(Method):
         self.lambda_feat = float(loss["lambda_feat"])
         self.lambda_vgg = float(loss["lambda_vgg"])
         self.d_loss_weight = float(loss["d_loss_weight"])
-        self.vgg_loss = VGGLoss(loss["vgg_weights"]) if self.lambda_vgg > 0 else None
+        self.vgg_last_layer = loss.get("vgg_last_layer")
+        self.vgg_loss = (VGGLoss(loss["vgg_weights"], last_layer=self.vgg_last_layer) if self.lambda_vgg > 0
+                         else None)
 
     # -- inputs ------------------------------------------------------------------------------------
     def semantic(self, batch: Mapping[str, Any]) -> Tensor:
@@ -580,6 +582,7 @@ class Pix2PixHD(Method):
         info: dict[str, Any] = {"netG": self.netG_kind, "generator_parameters": count_parameters(self.netG)}
         if self.vgg_loss is not None:
             info["vgg_weights"] = self.vgg_loss.weights_source
+            info["vgg_last_layer"] = self.vgg_last_layer or "relu5_1"
         if self.features != "none":
             counts = self.feature_cluster_counts
             import sklearn

@@ -21,5 +21,6 @@ loss = dict(
     lambda_vgg=10.0,             # perceptual loss (paper names it; weight as SPADE); 0 disables it
     lambda_kld=0.05,             # KL of the encoder (paper names it; weight as SPADE)
     vgg_weights="imagenet",      # imagenet | random | path to a timm/torchvision vgg19 state dict
+    vgg_last_layer=None,         # None: relu1_1..relu5_1 as the paper; e.g. "relu2_1" cuts the loss there (CPU presets)
 )
 optimizer = dict(type="Adam", lr_G=1e-4, lr_D=4e-4, betas=(0.0, 0.999))   # (paper) Sec. 4.1

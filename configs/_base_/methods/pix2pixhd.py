@@ -27,6 +27,7 @@ loss = dict(
     lambda_feat=10.0,       # feature matching, per layer * (1 / num_D) * (4 / (n_layers_D + 1))
     lambda_vgg=10.0,        # the official code reuses lambda_feat for the VGG loss
     vgg_weights="imagenet",  # imagenet | a local VGG19 state-dict path | random
+    vgg_last_layer=None,         # None: relu1_1..relu5_1 as the paper; e.g. "relu2_1" cuts the loss there (CPU presets)
     d_loss_weight=0.5,      # the official code halves the discriminator's loss
 )
 optimizer = dict(type="Adam", lr=2e-4, betas=(0.5, 0.999))

@@ -20,6 +20,7 @@ loss = dict(
     lambda_vgg=10.0,             # VGG19 perceptual loss; 0 disables it
     lambda_kld=0.05,             # KL of the VAE encoder (use_vae only)
     vgg_weights="imagenet",      # imagenet | random | path to a timm/torchvision vgg19 state dict
+    vgg_last_layer=None,         # None: relu1_1..relu5_1 as the paper; e.g. "relu2_1" cuts the loss there (CPU presets)
 )
 # TTUR; betas (0, 0.9) as the official scripts (the paper's 0.999 is a typo per the authors).
 optimizer = dict(type="Adam", lr_G=1e-4, lr_D=4e-4, betas=(0.0, 0.9))
