@@ -4,7 +4,8 @@
 # Sources: COCO-Stuff's 100 epochs is stated by the authors in NVlabs/SPADE issue #51; the 200 (100 + 100)
 # epochs for Cityscapes and ADE20K follow the paper's appendix (arXiv:1903.07291v2) as recalled, NOT confirmed
 # against a stored copy of it: treat them as unverified until checked. ADE20K-outdoor, a subset of ADE20K,
-# has no number of its own in the paper: ADE20K's applies; CelebAMask-HQ and the synthetic data have no primary source: the same applies.
+# has no number of its own in the paper: ADE20K's applies; CelebAMask-HQ and the synthetic data have no
+# primary source: the same applies.
 # Epochs become iterations from data.train_images (benchmark/schedule.py): 126,200 on ADE20K (631 batches
 # of 32 per epoch).
 _base_ = ["../_base_/methods/spade.py"]

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+
+# The tests import their sibling helper module ``oasis_reference``; under ``--import-mode=importlib`` (how tox
+# and tests/test_install.py run them, from outside the checkout) the test directory is not on sys.path.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 @pytest.fixture(scope="session", autouse=True)
