@@ -122,7 +122,7 @@ def test_later_layers_win_env_then_config_dir(fake_plugin, tmp_path, monkeypatch
     (preset,) = [s for s in cfg["_meta_"]["sources"] if s["role"] == "method preset"]
     assert preset["replaces"] == ["plugin 'fakeplug'", "SISBENCH_CONFIG_PATH", "SISBENCH_CONFIG_PATH"]
     # the built-in files are untouched by all of this
-    assert load_config("spade", "synthetic", "tiny", config_dirs=[cli])["train"]["iters"] == 200
+    assert load_config("spade", "synthetic", "tiny", config_dirs=[cli])["train"]["iters"] == 600
 
 
 def test_bad_directories_and_missing_files_are_one_sentence(fake_plugin, tmp_path, monkeypatch):
