@@ -202,6 +202,9 @@ class CRN(Method):
                                               m["start_height"], m["norm_eps"])
         init_weights(self.netG, "xavier_uniform")
         self.num_outputs = int(m["num_outputs"])
+        # k = 1 (the official 512p / 1024p models, the tiny preset) gives one image per label map
+        self.multimodal = self.num_outputs > 1
+        self.max_samples = self.num_outputs
         self.output_index = int(m["output_index"])
         if not 0 <= self.output_index < self.num_outputs:
             raise ValueError(f"model.output_index={self.output_index} is not in [0, {self.num_outputs})")

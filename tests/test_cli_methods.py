@@ -72,10 +72,20 @@ def test_style_guided_generation_and_its_errors(all_runs, tmp_path, capsys):
                  str(tmp_path / "missing.png"), "--out", str(tmp_path / "y"), *DATA]) == 2
 
 
-def test_multiple_samples_and_attention_export(all_runs, tmp_path):
-    dest = tmp_path / "crn"
+def test_multiple_samples_and_attention_export(all_runs, tmp_path, tiny_segmenter, capsys):
+    # the tiny CRN has one output (crn_tiny.py): asking it for three samples is refused in one sentence
     assert main(["generate", "--method", "crn", "--checkpoint", str(run_dir(all_runs, "crn")), "--num-samples", "3",
-                 "--num-images", "2", "--out", str(dest), "--no-progress", *DATA]) == 0
+                 "--num-images", "2", "--out", str(tmp_path / "one"), "--no-progress", *DATA]) == 2
+    assert "produces one image per label map; --num-samples must be 1" in capsys.readouterr().err
+    # CRN with k = 3 outputs (the paper's diverse variant) writes three images per label map
+    crn3 = tmp_path / "crn3"
+    assert main(["run", "--methods", "crn", "--dataset", "synthetic", "--iters", "2", "--out", str(crn3),
+                 "--segmenter-checkpoint", tiny_segmenter, "--no-progress", "--set", "model.num_outputs=3",
+                 *DATA]) == 0
+    dest = tmp_path / "crn"
+    assert main(["generate", "--method", "crn", "--checkpoint", str(run_dir(crn3, "crn")), "--num-samples", "3",
+                 "--set", "model.num_outputs=3", "--num-images", "2", "--out", str(dest), "--no-progress",
+                 *DATA]) == 0
     assert len(list(dest.glob("*_2.png"))) == 2 and len(list(dest.glob("*.png"))) == 6
     dest = tmp_path / "slnp"
     assert main(["generate", "--method", "slnp", "--checkpoint", str(run_dir(all_runs, "slnp")), "--num-images", "2",

@@ -244,11 +244,11 @@ def test_sweep_optimizer_of_slnp_one_run_per_value(tmp_path, tiny_segmenter, cap
 
 def test_image_budget_scales_every_stage_by_one_factor():
     cfg = load_config("slnp", "synthetic", "tiny", ["train.batch_size=4"])
-    assert compute.stage_iterations(cfg) == {"noise_prior": 200, "main": 3000}
-    record = compute.apply_budget(cfg, compute.Budget.parse("images=1280"))
-    assert record["iterations"] == {"noise_prior": 20, "main": 300}  # 320 iterations x 4 images, 1 : 15 kept
-    assert compute.stage_iterations(cfg) == {"noise_prior": 20, "main": 300}
-    assert cfg["budget"] == {"kind": "images", "value": 1280} and record["images"] == 1280
+    assert compute.stage_iterations(cfg) == {"noise_prior": 200, "main": 2000}
+    record = compute.apply_budget(cfg, compute.Budget.parse("images=880"))
+    assert record["iterations"] == {"noise_prior": 20, "main": 200}  # 220 iterations x 4 images, 1 : 10 kept
+    assert compute.stage_iterations(cfg) == {"noise_prior": 20, "main": 200}
+    assert cfg["budget"] == {"kind": "images", "value": 880} and record["images"] == 880
     # a paper schedule in epochs (SPADE Cityscapes: 200 epochs of 2975 images at batch 16): the budget's
     # iterations win and the derivation record says so
     paper = load_config("spade", "cityscapes", "paper")
@@ -256,7 +256,7 @@ def test_image_budget_scales_every_stage_by_one_factor():
     assert compute.apply_budget(paper, compute.Budget.parse("images=160000"))["iterations"] == {"main": 10000}
     assert paper["train"]["iters"] == 10000
     assert paper["train"]["epochs_derivation"]["overridden_by"] == "--budget images=160000"
-    with pytest.raises(ConfigError, match=r"no iteration.*smallest budget that trains every stage is images=32\b"):
+    with pytest.raises(ConfigError, match=r"no iteration.*smallest budget that trains every stage is images=22\b"):
         compute.apply_budget(load_config("slnp", "synthetic", "tiny", ["train.batch_size=4"]),
                              compute.Budget.parse("images=8"))
 
