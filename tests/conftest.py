@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torchvision
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,3 +52,13 @@ def offline(monkeypatch, tmp_path):
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+
+
+@pytest.fixture(scope="session")
+def torchvision_vgg(tmp_path_factory):
+    """A randomly initialised torchvision VGG19 (float32, eval) and its state dict saved as a file."""
+    torch.manual_seed(0)
+    net = torchvision.models.vgg19(weights=None).eval()
+    path = tmp_path_factory.mktemp("vgg") / "vgg19_tv.pth"
+    torch.save(net.state_dict(), path)
+    return net, path

@@ -10,7 +10,6 @@ import urllib.error
 import pytest
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 
 from methods.nn.blocks import ConvEncoder, SPADEResnetBlock, conv_norm
@@ -237,15 +236,6 @@ def test_vgg_layer_names_follow_the_official_slices():
     assert [VGG19_LAYERS[n] for n in SPADE_LAYERS] == [1, 6, 11, 20, 29]
     assert VGG19_LAYERS["conv1_2"] == 2 and VGG19_LAYERS["conv5_4"] == 34 and len(VGG19_LAYERS) == 32
     assert SPADE_LAYER_WEIGHTS == (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
-
-
-@pytest.fixture(scope="module")
-def torchvision_vgg(tmp_path_factory):
-    torch.manual_seed(0)
-    net = torchvision.models.vgg19(weights=None).eval()
-    path = tmp_path_factory.mktemp("vgg") / "vgg19_tv.pth"
-    torch.save(net.state_dict(), path)
-    return net, path
 
 
 def test_vgg_features_from_a_torchvision_file(torchvision_vgg):

@@ -3,25 +3,18 @@ knob (methods/nn/perceptual.py). Checked in float64 against torchvision's VGG19 
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
-import torchvision
 
 from methods.nn.perceptual import SPADE_LAYER_WEIGHTS, SPADE_LAYERS, VGGLoss, truncate_layers
 
 
-@pytest.fixture(scope="module")
-def torchvision_vgg(tmp_path_factory):
-    torch.manual_seed(0)
-    net = torchvision.models.vgg19(weights=None).eval()
-    path = tmp_path_factory.mktemp("vgg") / "vgg19_tv.pth"
-    torch.save(net.state_dict(), path)
-    return net.double(), path
-
-
 def test_truncated_loss_is_the_first_terms_of_the_full_one(torchvision_vgg):
     net, path = torchvision_vgg
+    net = copy.deepcopy(net).double()
     loss = VGGLoss(weights=str(path), last_layer="relu2_1").double()
     torch.manual_seed(1)
     fake = (torch.rand(2, 3, 32, 32, dtype=torch.float64) * 2 - 1).requires_grad_()
