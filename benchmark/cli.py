@@ -498,6 +498,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
         return 0
     source = Path(args.checkpoint or args.official_checkpoint)
+    method = None  # built here from a weights file (official or ours); else the run's own, loaded when needed
     if args.checkpoint and (source / "config.json").is_file():
         run_dir = source
     else:
@@ -535,7 +536,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         method, cfg_run, _ = pipeline.load_trained(run_dir, args.device)
         pipeline.generate_split(method, cfg_run, run_dir / "images", num_images=args.num_images,
                                 progress=not args.no_progress)
-    record = evaluation.evaluate_run(run_dir, protocol=args.protocol, **options)
+    record = evaluation.evaluate_run(run_dir, protocol=args.protocol, method=method, **options)
     print(evaluation.format_record(record))
     if args.oracle:
         cfg_run = runs.load_run_config(run_dir)
