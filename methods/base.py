@@ -57,6 +57,8 @@ class Method(nn.Module):
     """
 
     name: ClassVar[str]
+    #: the name tables and figures print (e.g. "OASIS"); empty: the registry name
+    display_name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     stages: ClassVar[tuple[str, ...]] = ("main",)
     #: sub-networks per stage that train (the trainer wraps them for DDP); default: all of ``networks``

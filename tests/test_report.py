@@ -491,3 +491,35 @@ def test_report_of_a_relative_out_directory_links_relative_to_the_page(tmp_path,
     html = (out / "index.html").read_text()
     assert 'src="results/' not in html and 'href="results/' not in html
     assert 'src="figures/' in html
+
+
+# -- plugins ---------------------------------------------------------------------------------------------
+
+@pytest.fixture()
+def named_plugin(toy_method, monkeypatch):
+    """The toy method registered as a plugin that names itself ``Toy-GAN`` in tables and figures."""
+    monkeypatch.setattr(toy_method, "display_name", "Toy-GAN", raising=False)
+    return toy_method
+
+
+def test_a_plugin_prints_its_display_name_and_keeps_its_rows(tmp_path, published, named_plugin):
+    write_run(tmp_path, "synthetic", "toy", "tiny-t", protocol="synthetic-v1", metrics={"mIoU": 30.0, "accu": 60.0})
+    write_run(tmp_path, "synthetic", "spade", "tiny-s", protocol="synthetic-v1", metrics={"mIoU": 50.0, "accu": 85.0})
+    write_dataset_table(tmp_path, "synthetic")
+    table = pd.read_csv(tmp_path / "synthetic" / "table.csv", keep_default_na=False)
+    assert list(table["method"]) == ["SPADE", "Toy-GAN"]
+    assert list(table["registry_name"]) == ["spade", "toy"]
+    # a paper table's extra rows map the display name back to the runs of the registry name
+    write_run(tmp_path, "coco_stuff", "toy", "tiny-c", protocol="coco_stuff-spade-legacy",
+              metrics={"mIoU": 1.5, "accu": 2.5, "FID": 3.5})
+    frame = layout(SPADE_TABLE1, table_cells(SPADE_TABLE1, published, collect_runs(tmp_path)))
+    assert list(frame.loc[("Toy-GAN", "measured (spade-legacy)"), "COCO-Stuff"]) == ["1.5", "2.5", "3.5"]
+
+
+def test_plugin_colours_are_stable_and_never_a_built_in_methods():
+    from benchmark.report.figures.common import METHOD_COLORS, PLUGIN_COLORS, method_color
+
+    assert not set(PLUGIN_COLORS) & set(METHOD_COLORS.values())
+    names = ["oasis", "toy", "my_gan", "cc-fpse", "sean", "pix2pixhd_plus"]
+    assert all(method_color(n) in PLUGIN_COLORS for n in names)
+    assert [method_color(n) for n in names] == [method_color(n) for n in names]

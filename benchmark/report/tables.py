@@ -32,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.io import atomic_write_text
+from benchmark.registry import METHODS
 from benchmark.report.stats import BOOTSTRAP, aggregate
 from benchmark.resources import published_dir
 from benchmark.results import CI_SUFFIX, ORACLE, filter_methods, preferred_first
@@ -98,8 +99,12 @@ PAPER_TABLES = (SPADE_TABLE1, SEED000_TABLE1, SEED002_TABLE2, SEED002_TABLE3)
 
 
 def paper_name(method: str) -> str:
-    """The papers' row name of a registry method (unknown plugins keep their own name)."""
-    return PAPER_NAMES.get(method, method)
+    """The papers' row name of a registry method; a plugin's ``display_name`` where it sets one, else its
+    registry name."""
+    if method in PAPER_NAMES:
+        return PAPER_NAMES[method]
+    cls = METHODS.get(method) if method in METHODS else None
+    return str(getattr(cls, "display_name", "") or method)
 
 
 def dataset_name(dataset: str) -> str:
@@ -227,12 +232,13 @@ def table_cells(spec: PaperTable, published: pd.DataFrame, results: pd.DataFrame
     extra = [m for m in (*METHOD_ORDER, *sorted(set(measured["method"]) - set(METHOD_ORDER)))
              if m in set(measured["method"]) and m != ORACLE and paper_name(m) not in rows]
     rows += [paper_name(m) for m in extra]
+    row_method = {**REGISTRY_NAMES, **{paper_name(m): m for m in extra}}
     if (measured["method"] == ORACLE).any():
         rows.append(paper_name(ORACLE))
 
     records = []
     for row in rows:
-        method = REGISTRY_NAMES.get(row, row)
+        method = row_method.get(row, row)
         sources = [PUBLISHED] if row in spec.rows else []
         if row not in spec.published_only:
             sources += [f for f in families if "; " not in f or

@@ -24,6 +24,10 @@ from benchmark.visualize import colorize, to_uint8
 
 METHOD_COLORS = {"crn": "#1f77b4", "pix2pix": "#ff7f0e", "pix2pixhd": "#2ca02c", "spade": "#d62728",
                  "adanorm": "#9467bd", "slnp": "#8c564b", ORACLE: "#4d4d4d"}
+#: colours for methods outside METHOD_COLORS (plugins): tab10's and tab20b's, less the built-ins' own
+PLUGIN_COLORS = tuple(c for c in dict.fromkeys(
+    "#{:02x}{:02x}{:02x}".format(*(round(v * 255) for v in colormaps[name](i)[:3]))
+    for name, n in (("tab10", 10), ("tab20b", 20)) for i in range(n)) if c not in METHOD_COLORS.values())
 
 
 class FigureSkipped(Exception):
@@ -50,8 +54,7 @@ def method_color(method: str) -> str:
     """The colour of ``method`` in every figure (stable across reports, also for unknown plugins)."""
     if method in METHOD_COLORS:
         return METHOD_COLORS[method]
-    r, g, b, _ = colormaps["tab20"](zlib.crc32(method.encode()) % 20)
-    return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+    return PLUGIN_COLORS[zlib.crc32(method.encode()) % len(PLUGIN_COLORS)]
 
 
 def save_figure(fig: Figure, base: Path) -> list[Path]:

@@ -91,6 +91,7 @@ class OASIS(Method):
     """OASIS (Schönfeld et al., ICLR 2021): a segmentation discriminator's N+1 loss, LabelMix and 3D noise."""
 
     name = "oasis"
+    display_name = "OASIS"
     description = ("OASIS (Schönfeld et al., ICLR 2021): segmentation-based discriminator, 3D noise, "
                    "adversarial loss only")
     networks = ("netG", "netD")
