@@ -186,7 +186,7 @@ def generated_images(method: Method, cfg: Mapping[str, Any], *, split: str | Non
     device = next(method.parameters()).device
     if num_samples > 1 and not method.multimodal:
         raise RunError(f"method {method.name!r} produces one image per label map; --num-samples must be 1")
-    limit = getattr(method, "max_samples", None)
+    limit = method.max_samples
     if limit is not None and num_samples > limit:
         raise RunError(f"method {method.name!r} produces at most {limit} images per label map with this config; "
                        f"--num-samples must be between 1 and {limit}, got {num_samples}")

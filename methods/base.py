@@ -67,6 +67,8 @@ class Method(nn.Module):
     ema_networks: ClassVar[tuple[str, ...]] = ("netG",)
     #: whether generate() produces several different images per label (z, style or k outputs)
     multimodal: ClassVar[bool] = False
+    #: the most images per label map ``generate`` can give (e.g. CRN's k outputs); None: no limit
+    max_samples: ClassVar[int | None] = None
     #: the sub-networks ``generate()`` runs to make the evaluation images (z sampled, no style image): what
     #: "the generator's parameters" count (manifest ``compute.params_G_M``). Discriminators, style or
     #: feature encoders used only with a style image, and loss networks (VGG) are not part of it.
