@@ -452,7 +452,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             runs.update_manifest(outcome.run_dir, generated_images=n)
             print(f"[{name}] generated {n} images -> {images}")
         target = evaluation.metrics_path(outcome.run_dir, args.dataset, pid)
-        if target.is_file() and outcome.reused:
+        if target.is_file() and outcome.reused and evaluation.record_is_current(target, pid):
             print(f"[{name}] reusing {target}")
         else:
             record = evaluation.evaluate_run(outcome.run_dir, protocol=pid, **_eval_options(args, p.seed))

@@ -26,6 +26,7 @@ kept under ``raw``), and so are their 95% intervals. Every record carries:
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,19 @@ def metrics_path(run_dir: Path, dataset: str, protocol: str) -> Path:
 
     name = "metrics.json" if protocol == default_protocol(dataset) else f"metrics.{protocol}.json"
     return Path(run_dir) / name
+
+
+def record_is_current(path: Path, protocol: str) -> bool:
+    """Whether the record at ``path`` answers every metric ``protocol`` lists now: a protocol that gained a
+    metric (``texture``) scores a reused run again instead of leaving its row without the column."""
+    from metrics.protocols import get_protocol
+
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return False
+    listed = (record.get("protocol") or {}).get("metrics")
+    return listed is not None and set(listed) >= set(get_protocol(protocol).metrics)
 
 
 def to_record(result: Mapping[str, Any], *, kind: str, method: str, dataset: str, preset: str | None,
@@ -207,7 +221,7 @@ def official_run_dir(out: Path, dataset: str, method: str, checkpoint: Path) -> 
 def format_record(record: Mapping[str, Any]) -> str:
     m, ci = record["metrics"], record.get("ci95", {})
     parts = []
-    for key in ("mIoU", "accu", "FID", "FID (unofficial weights)", "FD-seg", "KID", "LPIPS"):
+    for key in ("mIoU", "accu", "FID", "FID (unofficial weights)", "FD-seg", "KID", "LPIPS", "texture", "texture_max"):
         if m.get(key) is not None:
             value = f"{m[key]:.2f}" if key in PERCENT_KEYS else f"{m[key]:.4g}"
             if ci.get(key) is not None:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 INCEPTION = "inception"
 SEGMENTER = "segmenter"
 DIVERSITY = "diversity"
+TEXTURE = "texture"
 
 
 class ProtocolError(ValueError):
@@ -41,7 +42,8 @@ class EvalState:
     """What the pass over the generated and reference images produced, shared by every metric.
 
     ``features[name]`` holds the generated images' features of extractor ``name`` (``[N, D]``; for
-    ``"diversity"`` the mean LPIPS of each map's samples, ``[maps]``) and ``reference[name]`` the reference
+    ``"diversity"`` the mean LPIPS of each map's samples, ``[maps]``; for ``"texture"`` the per-image region
+    energies of :class:`metrics.texture.TextureCounts`, ``[N, 3, C]``) and ``reference[name]`` the reference
     set's; ``confusion`` the segmenter's confusion matrix.
     """
 
@@ -56,7 +58,7 @@ class Metric(ABC):
     """A metric plugin. Subclasses set ``name``, ``requires``, ``keys`` and a one-line docstring."""
 
     name: ClassVar[str]
-    #: extractors the metric needs: a subset of ("inception", "segmenter")
+    #: extractors the metric needs: a subset of ("inception", "segmenter", "diversity", "texture")
     requires: ClassVar[tuple[str, ...]] = ()
     #: result keys the metric returns (exported constants of its module)
     keys: ClassVar[tuple[str, ...]] = ()

@@ -122,13 +122,17 @@ def interval(values: np.ndarray) -> tuple[float, float]:
 def bootstrap_ci95(*, num_images: int, counts: Tensor | None, averaging: str,
                    fd_features: Mapping[str, tuple[Tensor, Tensor, bool]], metrics: Mapping[str, Any],
                    distance: Callable[[Tensor, Tensor], float], resamples: int = DEFAULT_RESAMPLES,
-                   seed: int = 0, per_item: Mapping[str, Tensor] | None = None) -> dict[str, Any]:
+                   seed: int = 0, per_item: Mapping[str, Tensor] | None = None,
+                   per_image_totals: Mapping[str, tuple[Tensor, Callable[[Tensor], Tensor]]] | None = None,
+                   ) -> dict[str, Any]:
     """``{"ci95": {metric: half-width}, "ci95_interval": {metric: [lo, hi]}, "ci95_method": str}``.
 
     ``counts``: per-image counts (None: no segmentation scores); ``fd_features``: metric key ->
     (generated features, reference features, paired) of each Frechet distance computed; ``metrics``: the
     values computed (only those present are bootstrapped); ``per_item``: metric key -> per-item values
-    whose mean is the metric (LPIPS: one value per label map), resampled over the items.
+    whose mean is the metric (LPIPS: one value per label map), resampled over the items;
+    ``per_image_totals``: metric key -> (per-image values ``[N, ...]``, the metric of their sum: ``[B, ...]``
+    -> ``[B]``), the values' weighted totals recomputed per resample (texture: a ratio of summed energies).
     """
     half: dict[str, float] = {}
     ends: dict[str, list[float]] = {}
@@ -158,6 +162,17 @@ def bootstrap_ci95(*, num_images: int, counts: Tensor | None, averaging: str,
         lo, hi = interval((w @ v / v.numel()).numpy())
         half[key], ends[key] = (hi - lo) / 2, [lo, hi]
         done.append(f"{key} (over its {v.numel()} per-map values)")
+    for key, (values, of_totals) in (per_image_totals or {}).items():
+        if metrics.get(key) is None:
+            continue
+        flat = values.double().reshape(values.shape[0], -1)
+        out = []
+        for lo in range(0, resamples, _BLOCK):
+            w = torch.from_numpy(resample_weights(flat.shape[0], min(_BLOCK, resamples - lo), seed + lo))
+            out.append(of_totals((w @ flat).reshape(-1, *values.shape[1:])).numpy())
+        lo_, hi_ = interval(np.concatenate(out))
+        half[key], ends[key] = (hi_ - lo_) / 2, [lo_, hi_]
+        done.append(f"{key} (per-image sums, re-weighted)")
     for key in ("KID", "precision", "recall"):
         if metrics.get(key) is not None:
             skipped.append(key + (" (see KID_std, over subsets)" if key == "KID" else ""))

@@ -45,7 +45,7 @@ from tqdm import tqdm
 from benchmark.io import atomic_write_json
 from benchmark.registry import METRICS
 from benchmark.resources import cache_root
-from metrics.base import DIVERSITY, INCEPTION, SEGMENTER, EvalState, ProtocolError, WeightsUnavailable
+from metrics.base import DIVERSITY, INCEPTION, SEGMENTER, TEXTURE, EvalState, ProtocolError, WeightsUnavailable
 from metrics.bootstrap import DEFAULT_RESAMPLES, PerImageCounts, bootstrap_ci95
 from metrics.diversity import KEY_LPIPS, DiversitySamples, load_lpips, per_map_lpips
 from metrics.fid import (
@@ -62,6 +62,14 @@ from metrics.fid import (
 from metrics.protocols import Protocol, get_protocol
 from metrics.segmentation import IGNORE_INDEX, ConfusionMatrix, get_label_mapping, resize_labels
 from metrics.segmenters import Segmenter, build_segmenter
+from metrics.texture import (
+    KEY_TEXTURE,
+    KEY_TEXTURE_MAX,
+    TextureCounts,
+    per_class_ratios,
+    texture_from_totals,
+    texture_max_from_totals,
+)
 
 #: a directory of generated images (``<stem>.png``), or an iterable of ``(stem, image)`` with images
 #: float ``[3, H, W]`` in ``[-1, 1]`` or uint8 ``[3, H, W]``
@@ -326,6 +334,7 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
     per_image = PerImageCounts(num_classes, IGNORE_INDEX) if confusion is not None else None
     bar = tqdm(total=n, desc=f"evaluate {protocol.id}", unit="img", file=sys.stderr,
                disable=None if progress is None else not progress)
+    texture = TextureCounts(num_classes) if ex.needs(TEXTURE) else None
     gen_feats: dict[str, list[Tensor]] = {INCEPTION: [], SEGMENTER: []}
     fingerprint = hashlib.sha256()
     missing: list[str] = []
@@ -333,7 +342,7 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
     resized = 0
     for lo in range(0, n, batch_size):
         samples = [eval_set[i] for i in range(lo, min(lo + batch_size, n))]
-        images, labels = [], []
+        images, labels, reals = [], [], []
         for offset, sample in enumerate(samples):
             stem = _stem(sample, lo + offset)
             fingerprint.update(_sample_digest(sample))
@@ -350,6 +359,8 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
                 image = resize_images(image[None], resolution, protocol.resize_filter)[0]
             images.append(image)
             labels.append(mapping.apply(sample["label"], info.ignore_index))
+            if texture is not None:
+                reals.append(resize_images(sample["image"].float()[None], resolution, protocol.resize_filter)[0])
         if missing or not images:
             continue
         batch = torch.stack(images).to(device)
@@ -361,6 +372,10 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
             gen_feats[SEGMENTER].append(feats.float().cpu())
         if ex.needs(INCEPTION):
             gen_feats[INCEPTION].append(inception_features(ex.inception, to_uint8(batch)))
+        if texture is not None:
+            # both sides as 8-bit images: the generated ones are read back from PNGs
+            target = torch.stack([resize_labels(lab, batch.shape[-2:]) for lab in labels])
+            texture.update(to_uint8(batch.cpu()), to_uint8(torch.stack(reals)), target)
         bar.update(len(images))
     bar.close()
     if missing:
@@ -370,6 +385,8 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
 
     state = EvalState(protocol=protocol, seed=seed, confusion=confusion)
     state.features = {k: torch.cat(v) for k, v in gen_feats.items() if v}
+    if texture is not None:
+        state.features[TEXTURE] = texture.counts()
     if ex.needs(DIVERSITY):
         state.features[DIVERSITY] = per_map_lpips(ex.lpips, ex.diversity, device=device, progress=progress)
     reference_record: dict[str, Any] = {}
@@ -419,10 +436,14 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
                    for key, ext in ((KEY_FD_SEG, SEGMENTER), (KEY_FID, INCEPTION))
                    if ext in state.features and ext in state.reference}
     per_item = {KEY_LPIPS: state.features[DIVERSITY]} if DIVERSITY in state.features else {}
+    per_image_totals = {} if TEXTURE not in state.features else {
+        KEY_TEXTURE: (state.features[TEXTURE], texture_from_totals),
+        KEY_TEXTURE_MAX: (state.features[TEXTURE], texture_max_from_totals)}
     if resamples > 0:
         intervals = bootstrap_ci95(num_images=n, counts=None if per_image is None else per_image.counts(),
                                    averaging=protocol.averaging, fd_features=fd_features, metrics=metrics,
-                                   distance=_fd, resamples=resamples, seed=seed, per_item=per_item)
+                                   distance=_fd, resamples=resamples, seed=seed, per_item=per_item,
+                                   per_image_totals=per_image_totals)
     else:
         intervals = {"ci95": {}, "ci95_interval": {}, "ci95_method": "not bootstrapped (resamples=0)"}
     seg_pin = None if ex.segmenter is None else (ex.segmenter.pin or {})
@@ -448,6 +469,8 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
         "diversity": None if ex.lpips_record is None else {
             **ex.lpips_record, "samples_per_map": protocol.lpips_samples, "maps": len(ex.diversity.stems),
             "pairs": "all pairs of each map's samples", "directory": str(ex.diversity.directory)},
+        "texture_per_class": None if TEXTURE not in state.features else {
+            str(c): round(r, 4) for c, r in per_class_ratios(state.features[TEXTURE]).items()},
         "segmenter": None if ex.segmenter is None else {
             **(protocol.segmenter.to_dict() if protocol.segmenter and segmenter is None else {"kind": "given"}),
             **ex.segmenter.describe()},

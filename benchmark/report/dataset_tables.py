@@ -63,7 +63,9 @@ RANK_RULE = ("rank: 1 + the number of rows significantly better (Welch's t-test 
 T_NOTE = "± is the 95% Student t interval over seeds, t(0.975, n-1) * s / sqrt(n)"
 BOOT_NOTE = (f"± marked {BOOTSTRAP_MARK} is a bootstrap 95% interval over the evaluation images (one seed): it "
              f"covers the evaluation sample, not training noise")
-UNITS_NOTE = "mIoU and accu in percent; FD-seg is the Frechet distance of segmenter features, not FID"
+UNITS_NOTE = ("mIoU and accu in percent; FD-seg is the Frechet distance of segmenter features, not FID; texture "
+              "is the fine-texture energy inside label regions over the real images' (1 = real, >1 grids or "
+              "noise, <1 blur), texture_max that of the most over-textured class; neither is ranked")
 BETTER_NOTE = "'>' reads 'better than': higher mIoU / accu / LPIPS, lower FID / FD-seg / KID"
 
 

@@ -2,7 +2,7 @@
 # built-in re-implementation, no mmcv needed) + FID (inception-v3-compat) against the val set.
 # A newer protocol than the papers': consistent, but not the papers' segmenters. mIoU averages over the
 # classes present in ground truth or prediction, as mmseg's IoUMetric (np.nanmean over IoU = I / U).
-_metrics = ("segmentation", "fid", "kid", "precision_recall")
+_metrics = ("segmentation", "fid", "kid", "precision_recall", "texture")
 
 protocols = [
     dict(

@@ -22,7 +22,7 @@ protocols = [
         # mIoU over the classes present in ground truth or prediction (mmseg IoUMetric's nanmean)
         averaging="present_gt_or_pred",
         label_mapping="identity",
-        metrics=("segmentation", "fd_seg", "fid", "kid", "precision_recall", "lpips_diversity"),
+        metrics=("segmentation", "fd_seg", "fid", "kid", "precision_recall", "lpips_diversity", "texture"),
         fid_extractor="inception-v3-compat",
         reference_split="val",
         fallback_extractor="fd-seg",

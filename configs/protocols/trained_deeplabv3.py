@@ -7,7 +7,7 @@ _segmenter = dict(
                  head_channels=256, aux_channels=128, output_stride=8, aspp_dilations=(1, 6, 12, 18),
                  optimizer="sgd", lr=0.01, weight_decay=5e-4),
 )
-_metrics = ("segmentation", "fd_seg", "fid", "kid", "precision_recall")
+_metrics = ("segmentation", "fd_seg", "fid", "kid", "precision_recall", "texture")
 
 
 def _protocol(dataset, resolution, num_images, what, split="val"):
