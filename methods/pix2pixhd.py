@@ -73,12 +73,14 @@ from benchmark.registry import METHODS
 from methods.base import Method, StepContext, count_parameters
 from methods.nn.discriminators import MultiscaleDiscriminator
 from methods.nn.encoding import semantic_input
+from methods.nn.init import bilinear_transposed_init_
 from methods.nn.losses import GANLoss, feature_matching_loss
 from methods.nn.perceptual import VGGLoss
 from methods.optim import build_optimizer
 
 NORMS = ("instance", "batch")
 GENERATORS = ("global", "local")
+UPSAMPLE_INITS = ("normal", "bilinear")
 
 
 def norm_layer(kind: str, channels: int) -> nn.Module:
@@ -203,8 +205,11 @@ class LocalEnhancer(nn.Module):
 
 def build_generator(netG: str, input_nc: int, output_nc: int = 3, *, ngf: int = 64,
                     n_downsample_global: int = 4, n_blocks_global: int = 9, n_local_enhancers: int = 1,
-                    n_blocks_local: int = 3, norm: str = "instance") -> GlobalGenerator | LocalEnhancer:
-    """The official ``define_G`` for ``netG`` in ``("global", "local")``, initialised as the official."""
+                    n_blocks_local: int = 3, norm: str = "instance",
+                    upsample_init: str = "normal") -> GlobalGenerator | LocalEnhancer:
+    """The official ``define_G`` for ``netG`` in ``("global", "local")``, initialised as the official
+    (``upsample_init="normal"``); ``"bilinear"`` starts the transposed convolutions as bilinear upsampling
+    with a random channel mix (:func:`methods.nn.init.bilinear_transposed_init_`; a CPU-preset choice)."""
     if netG == "global":
         net: GlobalGenerator | LocalEnhancer = GlobalGenerator(
             input_nc, output_nc, ngf, n_downsample_global, n_blocks_global, norm)
@@ -214,6 +219,12 @@ def build_generator(netG: str, input_nc: int, output_nc: int = 3, *, ngf: int = 
     else:
         raise ValueError(f"unknown netG {netG!r}; valid: {', '.join(GENERATORS)}")
     net.apply(pix2pixhd_init)
+    if upsample_init == "bilinear":
+        for module in net.modules():
+            if isinstance(module, nn.ConvTranspose2d):
+                bilinear_transposed_init_(module, 0.02)
+    elif upsample_init != "normal":
+        raise ValueError(f"unknown model.upsample_init {upsample_init!r}; valid: {', '.join(UPSAMPLE_INITS)}")
     return net
 
 
@@ -408,7 +419,7 @@ class Pix2PixHD(Method):
             self.netG_kind, semantic_nc + self.feat_num, 3, ngf=int(m["ngf"]),
             n_downsample_global=int(m["n_downsample_global"]), n_blocks_global=int(m["n_blocks_global"]),
             n_local_enhancers=max(self.n_local_enhancers, 1), n_blocks_local=int(m["n_blocks_local"]),
-            norm=m["norm"])
+            norm=m["norm"], upsample_init=m.get("upsample_init", "normal"))
         if m.get("pretrained_global"):
             if not isinstance(self.netG, LocalEnhancer):
                 raise ValueError("model.pretrained_global initialises a local enhancer; "

@@ -427,3 +427,31 @@ def test_niter_fix_global_through_the_trainer(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(seen[0][2], seen[2][2], strict=True))   # fixed for 2 iterations
     assert any(not torch.equal(a, b.detach()) for a, b in zip(seen[2][2], global_params, strict=True))
     assert {int(s["step"]) for s in method._optimizer_G.state.values()} == {1}
+
+
+def test_bilinear_upsample_init_starts_without_a_checkerboard():
+    from methods.nn.init import bilinear_kernel
+
+    # FCN's upsample_filt for factor 2: outer([0.5, 1, 0.5]) (3x3) and outer([.25, .75, .75, .25]) (4x4)
+    torch.testing.assert_close(bilinear_kernel(3, 2), torch.outer(*[torch.tensor([0.5, 1.0, 0.5],
+                                                                                 dtype=torch.float64)] * 2))
+    torch.testing.assert_close(bilinear_kernel(4, 2), torch.outer(*[torch.tensor([0.25, 0.75, 0.75, 0.25],
+                                                                                 dtype=torch.float64)] * 2))
+    with pytest.raises(ValueError, match="factor 3"):
+        bilinear_kernel(5, 2)
+
+    def first_up(init: str) -> torch.nn.ConvTranspose2d:
+        torch.manual_seed(0)
+        net = build_generator("global", 5, ngf=8, n_downsample_global=2, n_blocks_global=1, upsample_init=init)
+        return next(m for m in net.modules() if isinstance(m, torch.nn.ConvTranspose2d))
+
+    x = torch.ones(1, first_up("normal").in_channels, 6, 6)
+    with torch.no_grad():
+        # away from the border, a constant input stays constant: every output pixel the same blend of inputs
+        inner = first_up("bilinear")(x)[0, :, 2:-2, 2:-2]
+        assert float(inner.std(dim=(1, 2)).max()) < 1e-6
+        # the official N(0, 0.02) taps draw a 2-pixel pattern on the same input
+        official = first_up("normal")(x)[0, :, 2:-2, 2:-2]
+        assert float(official.std(dim=(1, 2)).max()) > 1e-3
+    with pytest.raises(ValueError, match="upsample_init"):
+        build_generator("global", 5, ngf=8, n_downsample_global=2, n_blocks_global=1, upsample_init="icnr")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 INIT_TYPES = ("normal", "xavier", "xavier_uniform", "kaiming", "orthogonal")
@@ -38,3 +39,29 @@ def init_weights(module: nn.Module, init_type: str = "xavier", gain: float = 0.0
                 nn.init.orthogonal_(weight, gain=gain)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+
+
+def bilinear_kernel(size: int, factor: int) -> torch.Tensor:
+    """The ``size x size`` kernel of bilinear upsampling by ``factor`` as a transposed convolution (FCN, Long
+    et al., CVPR 2015, ``upsample_filt``): ``(1 - |i - c| / f) (1 - |j - c| / f)``, ``f = (size + 1) // 2``,
+    ``c = f - 1`` for odd ``size`` and ``f - 0.5`` for even; ``size=3, factor=2``: outer([0.5, 1, 0.5])."""
+    f = (size + 1) // 2
+    center = f - 1 if size % 2 == 1 else f - 0.5
+    if f != factor:
+        raise ValueError(f"a {size}x{size} transposed convolution is bilinear for factor {f}, not {factor}")
+    og = 1 - (torch.arange(size, dtype=torch.float64) - center).abs() / f
+    return torch.outer(og, og)
+
+
+@torch.no_grad()
+def bilinear_transposed_init_(conv: nn.ConvTranspose2d, std: float = 0.02) -> None:
+    """A stride-2 transposed convolution as bilinear upsampling followed by a random ``N(0, std)`` channel
+    mix: ``weight[i, o] = m[i, o] * bilinear_kernel``. At initialisation every output pixel is the same
+    blend of its inputs, so the layer starts free of the checkerboard that an i.i.d. kernel draws where
+    output pixels see different numbers of taps (Odena et al., Distill 2016); training may still learn one."""
+    if conv.stride != (2, 2) or conv.kernel_size[0] != conv.kernel_size[1]:
+        raise ValueError(f"bilinear initialisation needs a square stride-2 transposed convolution, got kernel "
+                         f"{conv.kernel_size} stride {conv.stride}")
+    mix = torch.randn(conv.weight.shape[:2], dtype=torch.float64) * std
+    kernel = bilinear_kernel(conv.kernel_size[0], 2)
+    conv.weight.copy_((mix[:, :, None, None] * kernel).to(conv.weight.dtype))
