@@ -29,7 +29,16 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.io import atomic_write_text
-from benchmark.report.stats import BOOTSTRAP, T_OVER_SEEDS, aggregate, block_id, metric_columns, ranks, verdict
+from benchmark.report.stats import (
+    BOOTSTRAP,
+    DIRECTIONS,
+    T_OVER_SEEDS,
+    aggregate,
+    block_id,
+    metric_columns,
+    ranks,
+    verdict,
+)
 from benchmark.report.tables import (
     METHOD_ORDER,
     NOT_MEASURED,
@@ -309,7 +318,8 @@ def shown_frame(block: TableBlock, metrics: Sequence[str]) -> pd.DataFrame:
     data["n"] = ["" if pd.isna(n) else str(int(n)) for n in rows["n_seeds"]]
     for m in metrics:
         data[m] = [format_value(r[m], r[f"{m}{CI_SUFFIX}"], is_bootstrap(r)) for _, r in rows.iterrows()]
-        data[f"rank {m}"] = ["" if pd.isna(v) else str(int(v)) for v in rows[f"{m}_rank"]]
+        if m in DIRECTIONS:  # a metric with no better direction (texture) is never ranked: no rank column
+            data[f"rank {m}"] = ["" if pd.isna(v) else str(int(v)) for v in rows[f"{m}_rank"]]
     for k in compute:
         label = COMPUTE_LABELS[k]
         if k == "peak_mem_mb":

@@ -24,6 +24,7 @@ from benchmark.report.dataset_tables import (
     is_bootstrap,
 )
 from benchmark.report.figures import FigureRecord
+from benchmark.report.stats import DIRECTIONS
 from benchmark.report.tables import (
     NOT_APPLICABLE,
     NOT_MEASURED,
@@ -136,7 +137,8 @@ def _block_html(dataset: str, index: int, block: TableBlock, metrics: list[str],
     compute = [k for k in COMPUTE_KEYS if rows[k].notna().any()]
     variant = (rows["variant"] != "").any()
     head = ["method", *(["variant"] if variant else []), "n", "runs"]
-    head += [h for m in metrics for h in (m, "rank")] + [COMPUTE_LABELS[k] for k in compute]
+    head += [h for m in metrics for h in ((m, "rank") if m in DIRECTIONS else (m,))]
+    head += [COMPUTE_LABELS[k] for k in compute]
     body = []
     for _, row in rows.iterrows():
         dirs = [d for d in str(row["run_dirs"]).split(";") if d]
@@ -154,8 +156,9 @@ def _block_html(dataset: str, index: int, block: TableBlock, metrics: list[str],
             else:
                 tip = f"protocol {row['protocol_id']}; {row['ci95_method'] or 'no interval'}; seeds {row['seeds']}"
                 tds.append(f'<td class="value">{_link(text, relative(dirs[0], out) if dirs else None, tip)}</td>')
-            rank = row[f"{m}_rank"]
-            tds.append(f'<td class="rank">{"" if pd.isna(rank) else int(rank)}</td>')
+            if m in DIRECTIONS:
+                rank = row[f"{m}_rank"]
+                tds.append(f'<td class="rank">{"" if pd.isna(rank) else int(rank)}</td>')
         tds += [f'<td class="cost">{escape(format_compute(k, row[k]))}</td>' for k in compute]
         body.append(f"<tr>{''.join(tds)}</tr>")
     header = "".join(f"<th>{escape(h)}</th>" for h in head)
