@@ -35,6 +35,7 @@ import torch
 
 from benchmark import resources, runs
 from benchmark.io import atomic_write_json
+from benchmark.results import OPTIONAL_METRIC_KEYS
 
 PERCENT_KEYS = ("mIoU", "accu")
 ORACLE_DIR = "_oracle"
@@ -221,7 +222,7 @@ def official_run_dir(out: Path, dataset: str, method: str, checkpoint: Path) -> 
 def format_record(record: Mapping[str, Any]) -> str:
     m, ci = record["metrics"], record.get("ci95", {})
     parts = []
-    for key in ("mIoU", "accu", "FID", "FID (unofficial weights)", "FD-seg", "KID", "LPIPS", "texture", "texture_max"):
+    for key in ("mIoU", "accu", "FID", "FID (unofficial weights)", "FD-seg", "KID", *OPTIONAL_METRIC_KEYS):
         if m.get(key) is not None:
             value = f"{m[key]:.2f}" if key in PERCENT_KEYS else f"{m[key]:.4g}"
             if ci.get(key) is not None:

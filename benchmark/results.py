@@ -42,7 +42,7 @@ ORACLE = "oracle"
 METRIC_KEYS = ("mIoU", "accu", "FID", "FD-seg", "KID")
 #: optional metrics a table shows when some run measured them (the LPIPS diversity of multimodal methods,
 #: the texture ratio of metrics.texture)
-OPTIONAL_METRIC_KEYS = ("LPIPS", "texture", "texture_max")
+OPTIONAL_METRIC_KEYS = ("LPIPS", "texture", "texture_max", "checkerboard")
 #: the columns that must be equal for two rows' numbers to be compared or averaged
 PROTOCOL_KEY = ("protocol_id", "protocol_version", "num_images", "num_images_overridden", "segmenter_sha256",
                 "averaging", "inception_official")

@@ -63,9 +63,12 @@ from metrics.protocols import Protocol, get_protocol
 from metrics.segmentation import IGNORE_INDEX, ConfusionMatrix, get_label_mapping, resize_labels
 from metrics.segmenters import Segmenter, build_segmenter
 from metrics.texture import (
+    CHECKERBOARD_FEATURES,
+    KEY_CHECKERBOARD,
     KEY_TEXTURE,
     KEY_TEXTURE_MAX,
     TextureCounts,
+    checkerboard_from_totals,
     per_class_ratios,
     texture_from_totals,
     texture_max_from_totals,
@@ -387,6 +390,7 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
     state.features = {k: torch.cat(v) for k, v in gen_feats.items() if v}
     if texture is not None:
         state.features[TEXTURE] = texture.counts()
+        state.features[CHECKERBOARD_FEATURES] = texture.checkerboard()
     if ex.needs(DIVERSITY):
         state.features[DIVERSITY] = per_map_lpips(ex.lpips, ex.diversity, device=device, progress=progress)
     reference_record: dict[str, Any] = {}
@@ -438,7 +442,8 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
     per_item = {KEY_LPIPS: state.features[DIVERSITY]} if DIVERSITY in state.features else {}
     per_image_totals = {} if TEXTURE not in state.features else {
         KEY_TEXTURE: (state.features[TEXTURE], texture_from_totals),
-        KEY_TEXTURE_MAX: (state.features[TEXTURE], texture_max_from_totals)}
+        KEY_TEXTURE_MAX: (state.features[TEXTURE], texture_max_from_totals),
+        KEY_CHECKERBOARD: (state.features[CHECKERBOARD_FEATURES], checkerboard_from_totals)}
     if resamples > 0:
         intervals = bootstrap_ci95(num_images=n, counts=None if per_image is None else per_image.counts(),
                                    averaging=protocol.averaging, fd_features=fd_features, metrics=metrics,

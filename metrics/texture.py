@@ -18,6 +18,13 @@ protocol's resolution, quantised to 8 bits as the generated PNGs are.
 and ``texture_max`` = ``max_c G_c / R_c`` over the same classes: the most over-textured class, where a grid or
 checkerboard on a flat region (sky, road) shows even when blur elsewhere pulls the mean down.
 
+``checkerboard`` is the power of the one-pixel checkerboard, the image's Fourier coefficient at the highest
+frequency in both directions (``sum_p (-1)^(i+j) x(p)`` per channel, squared, summed over channels and
+images), of the generated images over the real images'. A stride-2 transposed convolution whose taps do not
+balance draws exactly this pattern (Odena et al., Distill 2016); natural images hold little of it, so it
+reads 1 for real images, near or below 1 for nearest or bilinear upsampling, and several times 1 for a
+visible checkerboard.
+
 1 reads "as much fine texture inside regions as the real images"; above 1, extra high frequencies (grids,
 checkerboards, noise; e.g. 2 = twice the real energy); below 1, smoother (blur, flat colour). The oracle row
 is 1 by construction. The number has no better direction, and a method that blurs one class and adds a grid
@@ -45,6 +52,9 @@ from metrics.base import TEXTURE, EvalState, Metric
 
 KEY_TEXTURE = "texture"
 KEY_TEXTURE_MAX = "texture_max"
+KEY_CHECKERBOARD = "checkerboard"
+#: EvalState.features key of the per-image checkerboard powers (generated, real): ``[N, 2]``
+CHECKERBOARD_FEATURES = "texture_checkerboard"
 #: interior pixels of a class over the whole set below which its ratio is left out (too few to measure)
 MIN_PIXELS = 64
 #: pixels eroded from every region boundary (and the image border)
@@ -82,6 +92,7 @@ class TextureCounts:
     def __init__(self, num_classes: int):
         self.num_classes = num_classes
         self._parts: list[Tensor] = []
+        self._checker: list[Tensor] = []
 
     @torch.no_grad()
     def update(self, generated: Tensor, real: Tensor, labels: Tensor) -> None:
@@ -100,11 +111,33 @@ class TextureCounts:
 
         self._parts.append(torch.stack([per_class(laplacian_energy(generated.cpu())),
                                         per_class(laplacian_energy(real.cpu())), per_class(None)], dim=1))
+        self._checker.append(torch.stack([checkerboard_power(generated.cpu()), checkerboard_power(real.cpu())], 1))
 
     def counts(self) -> Tensor:
         if not self._parts:
             return torch.zeros(0, 3, self.num_classes, dtype=torch.float64)
         return torch.cat(self._parts)
+
+    def checkerboard(self) -> Tensor:
+        """``[N, 2]`` float64: each image's checkerboard power, generated and real."""
+        if not self._checker:
+            return torch.zeros(0, 2, dtype=torch.float64)
+        return torch.cat(self._checker)
+
+
+def checkerboard_power(images: Tensor) -> Tensor:
+    """``|sum_p (-1)^(i+j) x(p)|^2`` summed over RGB, over the pixel count: float64 ``[B]`` for uint8
+    ``[B, 3, H, W]`` in [0, 1] (the power of the 2D DFT at frequency (H/2, W/2) for even sides)."""
+    x = images.double() / 255.0
+    h, w = x.shape[-2:]
+    sign = 1.0 - 2.0 * ((torch.arange(h)[:, None] + torch.arange(w)[None, :]) % 2).double()
+    return ((x * sign).sum((-2, -1)) ** 2).sum(-1) / (h * w)
+
+
+def checkerboard_from_totals(totals: Tensor) -> Tensor:
+    """Generated over real checkerboard power of summed ``[..., 2]`` -> ``[...]`` (NaN where the real is 0)."""
+    gen, ref = totals[..., 0], totals[..., 1]
+    return torch.where(ref > 0, gen / ref.where(ref > 0, torch.ones_like(ref)), torch.full_like(ref, float("nan")))
 
 
 def _log_ratios(totals: Tensor) -> tuple[Tensor, Tensor]:
@@ -138,11 +171,11 @@ def per_class_ratios(counts: Tensor) -> dict[int, float]:
 
 @METRICS.register("texture")
 class Texture(Metric):
-    """Fine-texture energy inside label regions over the real images' (1 = real; >1 grids, noise; <1 blur)."""
+    """Fine-texture energy inside label regions and checkerboard power, over the real images' (1 = real)."""
 
     name: ClassVar[str] = "texture"
     requires: ClassVar[tuple[str, ...]] = (TEXTURE,)
-    keys: ClassVar[tuple[str, ...]] = (KEY_TEXTURE, KEY_TEXTURE_MAX)
+    keys: ClassVar[tuple[str, ...]] = (KEY_TEXTURE, KEY_TEXTURE_MAX, KEY_CHECKERBOARD)
 
     def compute(self, state: EvalState) -> dict[str, Any]:
         counts = state.features.get(TEXTURE)
@@ -152,4 +185,7 @@ class Texture(Metric):
         for key, reduce in ((KEY_TEXTURE, texture_from_totals), (KEY_TEXTURE_MAX, texture_max_from_totals)):
             value = float(reduce(counts.sum(0)))
             out[key] = None if np.isnan(value) else value
+        checker = state.features.get(CHECKERBOARD_FEATURES)
+        value = float("nan") if checker is None else float(checkerboard_from_totals(checker.sum(0)))
+        out[KEY_CHECKERBOARD] = None if np.isnan(value) else value
         return out

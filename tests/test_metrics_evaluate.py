@@ -177,7 +177,7 @@ def test_records_carry_hardware_and_bootstrap_intervals(data_cfg, tmp_path, offl
                    segmenter=random_segmenter(), seed=5, resamples=200)
     assert set(out["hardware"]) == {"cpu", "gpu", "threads", "device", "platform"}
     assert out["hardware"]["device"] == "cpu" and out["hardware"]["threads"] >= 1
-    assert set(out["ci95"]) == {KEY_MIOU, KEY_ACCU, KEY_FD_SEG, "texture", "texture_max"}
+    assert set(out["ci95"]) == {KEY_MIOU, KEY_ACCU, KEY_FD_SEG, "texture", "texture_max", "checkerboard"}
     for key, (lo, hi) in out["ci95_interval"].items():
         assert lo <= hi and out["ci95"][key] == pytest.approx((hi - lo) / 2)
     assert out["ci95"][KEY_MIOU] > 0 and "200 resamples" in out["ci95_method"]

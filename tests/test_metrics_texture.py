@@ -1,4 +1,4 @@
-"""The texture metric: its formula against a direct loop and scipy's erosion, what moves it (a
+"""The texture metric: its formulas against a direct loop, numpy's FFT and scipy's erosion, what moves it (a
 checkerboard up, blur down), the oracle's 1, its bootstrap interval, and a re-score when a protocol gains it."""
 
 from __future__ import annotations
@@ -17,10 +17,13 @@ from metrics.bootstrap import bootstrap_ci95
 from metrics.evaluate import evaluate, evaluate_real
 from metrics.fid import to_uint8
 from metrics.texture import (
+    KEY_CHECKERBOARD,
     KEY_TEXTURE,
     KEY_TEXTURE_MAX,
     MIN_PIXELS,
     TextureCounts,
+    checkerboard_from_totals,
+    checkerboard_power,
     interior,
     laplacian_energy,
     texture_from_totals,
@@ -51,6 +54,19 @@ def test_laplacian_energy_is_the_four_neighbour_formula():
     np.testing.assert_allclose(laplacian_energy(images).numpy(), expected, rtol=0, atol=1e-12)
 
 
+def test_checkerboard_power_is_the_dfts_power_at_the_highest_frequency():
+    g = np.random.default_rng(2)
+    images = torch.from_numpy(g.integers(0, 256, size=(3, 3, 8, 10), dtype=np.uint8))
+    x = images.numpy().astype(np.float64) / 255
+    expected = (np.abs(np.fft.fft2(x)[..., 4, 5]) ** 2).sum(-1) / 80  # frequency (H/2, W/2), per channel
+    np.testing.assert_allclose(checkerboard_power(images).numpy(), expected, rtol=1e-12, atol=0)
+    ones = torch.full((1, 3, 8, 10), 200, dtype=torch.uint8)
+    assert float(checkerboard_power(ones)[0]) == 0.0  # a flat image holds none
+    totals = torch.tensor([[6.0, 2.0], [1.0, 0.0]], dtype=torch.float64)
+    assert float(checkerboard_from_totals(totals[0])) == 3.0
+    assert math.isnan(float(checkerboard_from_totals(totals[1])))
+
+
 def test_interior_is_scipys_square_erosion_of_each_region():
     g = np.random.default_rng(1)
     labels = np.repeat(np.repeat(g.integers(0, 4, size=(2, 4, 5)), 6, axis=1), 5, axis=2)  # 24 x 25 blocks
@@ -79,6 +95,12 @@ def _texture(generated: torch.Tensor, real: torch.Tensor, labels: torch.Tensor) 
     return float(texture_from_totals(counts.counts().sum(0)))
 
 
+def _checker(generated: torch.Tensor, real: torch.Tensor, labels: torch.Tensor) -> float:
+    counts = TextureCounts(2)
+    counts.update(generated, real, labels)
+    return float(checkerboard_from_totals(counts.checkerboard().sum(0)))
+
+
 def test_real_images_score_one_a_checkerboard_more_and_blur_less():
     real, labels = _scene(0)
     assert _texture(real, real, labels) == 1.0
@@ -88,6 +110,9 @@ def test_real_images_score_one_a_checkerboard_more_and_blur_less():
                                .astype(np.uint8))
     assert _texture(gridded, real, labels) > 2.0
     assert _texture(blurred, real, labels) < 0.6
+    assert _checker(real, real, labels) == 1.0
+    assert _checker(gridded, real, labels) > 10.0  # +-6 levels: far above the grain's share of that frequency
+    assert _checker(blurred, real, labels) < 0.2
 
 
 def test_the_ratio_is_the_geometric_mean_over_classes_with_enough_pixels():
@@ -135,14 +160,15 @@ def test_the_harness_reports_texture_with_its_interval_and_per_class_ratios(data
     real = evaluate_real("synthetic-v1", data_cfg=data_cfg, cache_dir=tmp_path / "cache", segmenter=seg,
                          resamples=50)
     assert real["metrics"][KEY_TEXTURE] == 1.0 and real["metrics"][KEY_TEXTURE_MAX] == 1.0
+    assert real["metrics"][KEY_CHECKERBOARD] == 1.0
     copies = evaluate("synthetic-v1", generated=_write(data_cfg, tmp_path / "copies"), data_cfg=data_cfg,
                       cache_dir=tmp_path / "cache", segmenter=seg, resamples=50)
     assert copies["metrics"][KEY_TEXTURE] == 1.0
     gridded = evaluate("synthetic-v1", generated=_write(data_cfg, tmp_path / "grid", checker=8), data_cfg=data_cfg,
                        cache_dir=tmp_path / "cache", segmenter=seg, resamples=50)
     value = gridded["metrics"][KEY_TEXTURE]
-    assert value > 1.5 and gridded["metrics"][KEY_TEXTURE_MAX] >= value
-    for key in (KEY_TEXTURE, KEY_TEXTURE_MAX):
+    assert value > 1.5 and gridded["metrics"][KEY_TEXTURE_MAX] >= value and gridded["metrics"][KEY_CHECKERBOARD] > 5
+    for key in (KEY_TEXTURE, KEY_TEXTURE_MAX, KEY_CHECKERBOARD):
         lo, hi = gridded["ci95_interval"][key]
         assert lo <= gridded["metrics"][key] <= hi
     ratios = gridded["provenance"]["texture_per_class"]

@@ -74,7 +74,8 @@ BOOT_NOTE = (f"± marked {BOOTSTRAP_MARK} is a bootstrap 95% interval over the e
              f"covers the evaluation sample, not training noise")
 UNITS_NOTE = ("mIoU and accu in percent; FD-seg is the Frechet distance of segmenter features, not FID; texture "
               "is the fine-texture energy inside label regions over the real images' (1 = real, >1 grids or "
-              "noise, <1 blur), texture_max that of the most over-textured class; neither is ranked")
+              "noise, <1 blur), texture_max that of the most over-textured class, checkerboard the power of a "
+              "one-pixel checkerboard over the real images' (1 = real); none of the three is ranked")
 BETTER_NOTE = "'>' reads 'better than': higher mIoU / accu / LPIPS, lower FID / FD-seg / KID"
 
 

@@ -63,7 +63,7 @@ def metric_bars(table: DatasetTable, block: TableBlock) -> tuple[Figure, list[Pa
             ax.legend(fontsize=7)
         direction = DIRECTIONS.get(metric)
         better = "" if direction is None else f" ({'higher' if direction > 0 else 'lower'} is better)"
-        if metric in ("texture", "texture_max"):
+        if metric in ("texture", "texture_max", "checkerboard"):
             better = " (1 = the real images')"
         ax.set_title(f"{metric}{better}", fontsize=9)
         ax.set_xticks(range(len(methods)), labels, fontsize=7, rotation=30, ha="right")
