@@ -367,9 +367,10 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
         if missing or not images:
             continue
         batch = torch.stack(images).to(device)
+        target = torch.stack([resize_labels(lab, batch.shape[-2:]) for lab in labels])
         if ex.needs(SEGMENTER):
             pred, feats = ex.segmenter.predict_with_features(batch)
-            target = torch.stack([resize_labels(lab, batch.shape[-2:]) for lab in labels]).to(device)
+            target = target.to(device)
             confusion.update(pred, target)  # checks the ids first
             per_image.update(pred, target)
             gen_feats[SEGMENTER].append(feats.float().cpu())
@@ -377,7 +378,6 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
             gen_feats[INCEPTION].append(inception_features(ex.inception, to_uint8(batch)))
         if texture is not None:
             # both sides as 8-bit images: the generated ones are read back from PNGs
-            target = torch.stack([resize_labels(lab, batch.shape[-2:]) for lab in labels])
             texture.update(to_uint8(batch.cpu()), to_uint8(torch.stack(reals)), target)
         bar.update(len(images))
     bar.close()
