@@ -15,7 +15,7 @@ not counted), and the mean runs over the classes with at least :data:`MIN_PIXELS
 and real energy above zero. The real images are the evaluation split's own (the same label maps), at the
 protocol's resolution, quantised to 8 bits as the generated PNGs are.
 
-and ``texture_max`` = ``max_c G_c / R_c`` over the same classes: the most over-textured class, where a grid or
+``texture_max`` = ``max_c G_c / R_c`` over the same classes: the most over-textured class, where a grid or
 checkerboard on a flat region (sky, road) shows even when blur elsewhere pulls the mean down.
 
 ``checkerboard`` is the power of the one-pixel checkerboard, the image's Fourier coefficient at the highest
@@ -27,9 +27,9 @@ visible checkerboard.
 
 1 reads "as much fine texture inside regions as the real images"; above 1, extra high frequencies (grids,
 checkerboards, noise; e.g. 2 = twice the real energy); below 1, smoother (blur, flat colour). The oracle row
-is 1 by construction. The number has no better direction, and a method that blurs one class and adds a grid
+is 1 by construction. The numbers have no better direction, and a method that blurs one class and adds a grid
 to another can still land near 1 in the mean: the record keeps the per-class ratios (provenance
-``texture_per_class``). Tables show the number but never rank it; read it beside the sample figure.
+``texture_per_class``). Tables show the numbers but never rank them; read them beside the sample figure.
 
 Decisions: the Laplacian is the smallest isotropic high-pass filter, so a 2-pixel period (the checkerboard
 of a stride-2 transposed convolution) gets its largest gain; per-class ratios make a method that blurs the
