@@ -18,6 +18,7 @@ from benchmark.report.dataset_tables import DatasetTable, TableBlock, is_bootstr
 from benchmark.report.figures.common import FigureSkipped, method_color
 from benchmark.report.stats import DIRECTIONS
 from benchmark.results import CI_SUFFIX, ORACLE
+from metrics.texture import Texture
 
 
 def metric_bars(table: DatasetTable, block: TableBlock) -> tuple[Figure, list[Path]]:
@@ -63,7 +64,7 @@ def metric_bars(table: DatasetTable, block: TableBlock) -> tuple[Figure, list[Pa
             ax.legend(fontsize=7)
         direction = DIRECTIONS.get(metric)
         better = "" if direction is None else f" ({'higher' if direction > 0 else 'lower'} is better)"
-        if metric in ("texture", "texture_max", "checkerboard"):
+        if metric in Texture.keys:  # ratios to the real images, no better direction
             better = " (1 = the real images')"
         ax.set_title(f"{metric}{better}", fontsize=9)
         ax.set_xticks(range(len(methods)), labels, fontsize=7, rotation=30, ha="right")
