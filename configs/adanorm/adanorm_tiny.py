@@ -18,14 +18,15 @@ netE = dict(ngf=8)
 loss = dict(vgg_weights="random", vgg_last_layer="relu2_1", lambda_vgg=2000.0)
 # Measured (seed 0, protocol synthetic-v1, oracle mIoU 82.6), mIoU / FD-seg: 600 iterations 60.6 / 2.0 (the
 # previous preset: hazy, purple-tinted samples from most z draws); 1,200 iterations 70.6 / 1.1 (65.9 at 600 on
-# the way, the schedule's decay coming later), seed 1 66.5 / 2.2. G at 2e-4 instead of the paper's 1e-4: 67.4 /
-# 1.85 at 600 iterations, 68.3 / 1.5 at 1,200 (texture_max 1.40). 36.7 GFLOP per iteration of batch 8,
-# 0.22-0.35 s per iteration on 2 cores. The samples follow the layout with clearer colours than at 600; some
-# still show horizontal streaks and a faint frame along the image border (val 000002's grass), which SPADE's
-# samples do not. Not AdaNorm's doing: with six SPADE blocks in the core (model.core, 1,200 iterations) the
-# streaks and the frame stay (68.4 mIoU, FD-seg 1.7, texture_max 1.26), which points at the encoder-decoder
-# path (two strided convolutions of the label, the core at 1/4 size, one conv per upsampling) rather than AdaNorm.
-# Also tried at 1,200 iterations (mIoU / FD-seg / texture_max): D at 1e-4 67.1 / 1.8 / 1.21, hazier; SPADE
-# embedding width 64: 66.4 / 2.0 / 1.46; G width 32: 68.2 / 1.9 / 1.30 at 76.9 GFLOP per iteration (546 s of
-# training): crisper, fewer streaks in val 000002, but buildings washed out in others; not worth twice the time.
+# the way, the schedule's decay coming later), seed 1 66.5 / 2.2, seed 2 68.8 / 2.0 (68.6 +- 5.1 over the
+# three). G at 2e-4 instead of the paper's 1e-4: 67.4 / 1.85 at 600 iterations, 68.3 / 1.5 at 1,200 (texture_max
+# 1.40). 36.7 GFLOP per iteration of batch 8, 0.22-0.35 s per iteration on 2 cores. The samples follow the
+# layout with clearer colours than at 600; some still show horizontal streaks and a faint frame along the image
+# border (val 000002's grass), which SPADE's samples do not. Not AdaNorm's doing: with six SPADE blocks in the
+# core (model.core, 1,200 iterations) the streaks and the frame stay (68.4 mIoU, FD-seg 1.7, texture_max 1.26),
+# which points at the encoder-decoder path (two strided convolutions of the label, the core at 1/4 size, one
+# conv per upsampling) rather than AdaNorm. Also tried at 1,200 iterations (mIoU / FD-seg / texture_max): D at
+# 1e-4 67.1 / 1.8 / 1.21, hazier; SPADE embedding width 64: 66.4 / 2.0 / 1.46; G width 32: 68.2 / 1.9 / 1.30 at
+# 76.9 GFLOP per iteration (546 s of training): crisper, fewer streaks in val 000002, but buildings washed out
+# in others; not worth twice the time.
 train = dict(iters=1200)
