@@ -26,7 +26,11 @@ Decisions the paper leaves open (project design notes, METHODS.md), each a confi
   KL x 0.05). At test time z ~ N(0, I), or the encoder's *mean* for a style image (deterministic
   style-guided synthesis, Fig. 5; sampling around it would add noise the user did not ask for);
 - decoder part of G: ``n_downsample`` x (nearest x2 + conv3x3 halving the width + SPADE + ReLU), then
-  reflect-pad + conv7x7 -> tanh;
+  reflect-pad + conv7x7 -> tanh (``model.up_block="conv"``); or, ``"spade_resblock"``, nearest x2 + SPADE's
+  residual block halving the width, then LeakyReLU(0.2) + reflect-pad + conv7x7 -> tanh, as SPADE's
+  generator ends;
+- padding of G's 3x3 trunk convs (front, core, upsampling): ``model.padding_mode`` zeros (as SPADE) or
+  reflect (as pix2pixHD's residual blocks);
 - spectral norm (``model.spectral_norm_G``, Sec. 4.1 "all layers"): on every conv of G's trunk (front,
   core, upsampling, output); never on the modulation networks inside SPADE/AdaNorm (as SPADE's code);
 - discriminator: pix2pixHD's multiscale D (``netD``: 2 scales, 3 layers, ndf 64, InstanceNorm, the
@@ -87,12 +91,13 @@ class AdaNormResnetBlock(nn.Module):
     """SPADE's residual block with AdaNorm in place of SPADE (seed 000 Fig. 2): learned 1x1 shortcut
     (AdaNorm -> conv, no bias) only when ``fin != fout``, LeakyReLU(0.2), spectral norm on the convs."""
 
-    def __init__(self, fin: int, fout: int, z_dim: int, norm: str = "batch", spectral_norm: bool = True):
+    def __init__(self, fin: int, fout: int, z_dim: int, norm: str = "batch", spectral_norm: bool = True,
+                 padding_mode: str = "zeros"):
         super().__init__()
         self.learned_shortcut = fin != fout
         fmiddle = min(fin, fout)
-        self.conv_0 = maybe_spectral(nn.Conv2d(fin, fmiddle, 3, padding=1), spectral_norm)
-        self.conv_1 = maybe_spectral(nn.Conv2d(fmiddle, fout, 3, padding=1), spectral_norm)
+        self.conv_0 = maybe_spectral(nn.Conv2d(fin, fmiddle, 3, padding=1, padding_mode=padding_mode), spectral_norm)
+        self.conv_1 = maybe_spectral(nn.Conv2d(fmiddle, fout, 3, padding=1, padding_mode=padding_mode), spectral_norm)
         self.norm_0 = AdaNorm(fin, z_dim, norm)
         self.norm_1 = AdaNorm(fmiddle, z_dim, norm)
         if self.learned_shortcut:
@@ -107,16 +112,35 @@ class AdaNormResnetBlock(nn.Module):
 
 
 class SPADEUpsample(nn.Module):
-    """One upsampling layer of the decoder: nearest x2 -> conv3x3 -> SPADE -> ReLU."""
+    """One upsampling layer of the decoder (``model.up_block="conv"``): nearest x2 -> conv3x3 -> SPADE -> ReLU."""
 
-    def __init__(self, fin: int, fout: int, semantic_nc: int, norm: str, spectral_norm: bool, nhidden: int):
+    def __init__(self, fin: int, fout: int, semantic_nc: int, norm: str, spectral_norm: bool, nhidden: int,
+                 padding_mode: str = "zeros"):
         super().__init__()
-        self.conv = maybe_spectral(nn.Conv2d(fin, fout, 3, padding=1), spectral_norm)
+        self.conv = maybe_spectral(nn.Conv2d(fin, fout, 3, padding=1, padding_mode=padding_mode), spectral_norm)
         self.norm = SPADE(fout, semantic_nc, norm, nhidden)
 
     def forward(self, x: Tensor, seg: Tensor) -> Tensor:
         x = self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
         return F.relu(self.norm(x, seg))
+
+
+class SPADEResnetUpsample(nn.Module):
+    """One upsampling layer of the decoder (``model.up_block="spade_resblock"``): nearest x2 -> SPADE's
+    residual block halving the width (learned shortcut), as SPADE's own up_0..up_3 (upsample, then block)."""
+
+    def __init__(self, fin: int, fout: int, semantic_nc: int, norm: str, spectral_norm: bool, nhidden: int,
+                 padding_mode: str = "zeros"):
+        super().__init__()
+        self.block = SPADEResnetBlock(fin, fout, semantic_nc, norm, spectral_norm, nhidden,
+                                      padding_mode=padding_mode)
+
+    def forward(self, x: Tensor, seg: Tensor) -> Tensor:
+        return self.block(F.interpolate(x, scale_factor=2, mode="nearest"), seg)
+
+
+UP_BLOCKS: dict[str, type[nn.Module]] = {"conv": SPADEUpsample, "spade_resblock": SPADEResnetUpsample}
+PADDING_MODES = ("zeros", "reflect")
 
 
 class AdaNormGenerator(nn.Module):
@@ -125,25 +149,34 @@ class AdaNormGenerator(nn.Module):
 
     def __init__(self, semantic_nc: int, ngf: int = 64, z_dim: int = 256, n_downsample: int = 2,
                  core: tuple[str, ...] = ("adanorm", "spade") * 3, norm: str = "batch",
-                 spectral_norm: bool = True, spade_hidden: int = 128):
+                 spectral_norm: bool = True, spade_hidden: int = 128, up_block: str = "conv",
+                 padding_mode: str = "zeros"):
         super().__init__()
         unknown = [kind for kind in core if kind not in CORE_BLOCKS]
         if unknown or not core:
             raise ValueError(f"model.core must list blocks among {CORE_BLOCKS}, got {list(core)}")
+        if up_block not in UP_BLOCKS:
+            raise ValueError(f"unknown model.up_block {up_block!r}; valid: {', '.join(UP_BLOCKS)}")
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"unknown model.padding_mode {padding_mode!r}; valid: {', '.join(PADDING_MODES)}")
         self.z_dim = z_dim
         self.core_kinds = tuple(core)
+        self.up_block = up_block
         front: list[nn.Module] = [nn.ReflectionPad2d(3),
                                   conv_norm(semantic_nc, ngf, 7, 1, 0, "instance", spectral_norm), nn.ReLU()]
         for i in range(n_downsample):
-            front += [conv_norm(ngf * 2 ** i, ngf * 2 ** (i + 1), 3, 2, 1, "instance", spectral_norm), nn.ReLU()]
+            front += [conv_norm(ngf * 2 ** i, ngf * 2 ** (i + 1), 3, 2, 1, "instance", spectral_norm,
+                                padding_mode), nn.ReLU()]
         self.front = nn.Sequential(*front)
         width = ngf * 2 ** n_downsample
         self.core = nn.ModuleList(
-            AdaNormResnetBlock(width, width, z_dim, norm, spectral_norm) if kind == "adanorm"
-            else SPADEResnetBlock(width, width, semantic_nc, norm, spectral_norm, spade_hidden)
+            AdaNormResnetBlock(width, width, z_dim, norm, spectral_norm, padding_mode) if kind == "adanorm"
+            else SPADEResnetBlock(width, width, semantic_nc, norm, spectral_norm, spade_hidden,
+                                  padding_mode=padding_mode)
             for kind in core)
+        up_cls = UP_BLOCKS[up_block]
         self.up = nn.ModuleList(
-            SPADEUpsample(ngf * 2 ** (i + 1), ngf * 2 ** i, semantic_nc, norm, spectral_norm, spade_hidden)
+            up_cls(ngf * 2 ** (i + 1), ngf * 2 ** i, semantic_nc, norm, spectral_norm, spade_hidden, padding_mode)
             for i in reversed(range(n_downsample)))
         self.conv_img = nn.Sequential(nn.ReflectionPad2d(3),
                                       maybe_spectral(nn.Conv2d(ngf, 3, 7), spectral_norm))
@@ -154,6 +187,8 @@ class AdaNormGenerator(nn.Module):
             x = block(x, z if kind == "adanorm" else seg)
         for layer in self.up:
             x = layer(x, seg)
+        if self.up_block == "spade_resblock":   # a residual block ends in a sum: activate as SPADE's G does
+            x = F.leaky_relu(x, 0.2)
         return torch.tanh(self.conv_img(x))
 
 
@@ -180,7 +215,8 @@ class AdaNormHybrid(Method):
         self.netG = AdaNormGenerator(
             self.semantic_nc, ngf=model["ngf"], z_dim=self.z_dim, n_downsample=model["n_downsample"],
             core=tuple(model["core"]), norm=model["norm_G"], spectral_norm=model["spectral_norm_G"],
-            spade_hidden=model["spade_hidden"])
+            spade_hidden=model["spade_hidden"], up_block=model.get("up_block", "conv"),
+            padding_mode=model.get("padding_mode", "zeros"))
         self.netD = MultiscaleDiscriminator(
             self.semantic_nc + 3, ndf=d_cfg["ndf"], n_layers=d_cfg["n_layers"], num_D=d_cfg["num_D"],
             norm=d_cfg["norm"], spectral_norm=d_cfg["spectral_norm"], variant=d_cfg["variant"])

@@ -81,6 +81,7 @@ from methods.optim import build_optimizer
 NORMS = ("instance", "batch")
 GENERATORS = ("global", "local")
 UPSAMPLE_INITS = ("normal", "bilinear")
+UPSAMPLES = ("transpose", "nearest")
 
 
 def norm_layer(kind: str, channels: int) -> nn.Module:
@@ -110,10 +111,18 @@ def _conv_block(in_ch: int, out_ch: int, norm: str, *, kernel: int, stride: int 
     return [nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1), norm_layer(norm, out_ch), nn.ReLU(True)]
 
 
-def _upsample_block(in_ch: int, out_ch: int, norm: str) -> list[nn.Module]:
-    """ConvTranspose3x3 (stride 2, padding 1, output padding 1: exactly doubles H and W) + norm + ReLU."""
-    return [nn.ConvTranspose2d(in_ch, out_ch, 3, stride=2, padding=1, output_padding=1),
-            norm_layer(norm, out_ch), nn.ReLU(True)]
+def _upsample_block(in_ch: int, out_ch: int, norm: str, upsample: str = "transpose") -> list[nn.Module]:
+    """``"transpose"`` (official): ConvTranspose3x3 (stride 2, padding 1, output padding 1: exactly doubles
+    H and W) + norm + ReLU. ``"nearest"``: nearest x2 + reflect-pad conv3x3 + norm + ReLU (resize-convolution,
+    Odena et al. 2016): every output pixel sees the same number of input taps, so the layer cannot draw the
+    one-pixel checkerboard a k3 s2 transposed convolution draws (its even outputs get one tap, odd two)."""
+    if upsample == "transpose":
+        return [nn.ConvTranspose2d(in_ch, out_ch, 3, stride=2, padding=1, output_padding=1),
+                norm_layer(norm, out_ch), nn.ReLU(True)]
+    if upsample == "nearest":
+        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1), nn.Conv2d(in_ch, out_ch, 3),
+                norm_layer(norm, out_ch), nn.ReLU(True)]
+    raise ValueError(f"unknown model.upsample {upsample!r}; valid: {', '.join(UPSAMPLES)}")
 
 
 def _output_block(in_ch: int, out_ch: int) -> list[nn.Module]:
@@ -138,7 +147,7 @@ class GlobalGenerator(nn.Module):
     ``2**n_downsample_global``."""
 
     def __init__(self, input_nc: int, output_nc: int = 3, ngf: int = 64, n_downsample_global: int = 4,
-                 n_blocks_global: int = 9, norm: str = "instance"):
+                 n_blocks_global: int = 9, norm: str = "instance", upsample: str = "transpose"):
         super().__init__()
         layers = _conv_block(input_nc, ngf, norm, kernel=7)
         for i in range(n_downsample_global):
@@ -146,7 +155,7 @@ class GlobalGenerator(nn.Module):
         width = ngf * 2**n_downsample_global
         layers += [ResnetBlock(width, norm) for _ in range(n_blocks_global)]
         for i in range(n_downsample_global, 0, -1):
-            layers += _upsample_block(ngf * 2**i, ngf * 2**(i - 1), norm)
+            layers += _upsample_block(ngf * 2**i, ngf * 2**(i - 1), norm, upsample)
         layers += _output_block(ngf, output_nc)
         self.model = nn.Sequential(*layers)
 
@@ -166,13 +175,13 @@ class LocalEnhancer(nn.Module):
 
     def __init__(self, input_nc: int, output_nc: int = 3, ngf: int = 32, n_downsample_global: int = 4,
                  n_blocks_global: int = 9, n_local_enhancers: int = 1, n_blocks_local: int = 3,
-                 norm: str = "instance"):
+                 norm: str = "instance", upsample: str = "transpose"):
         super().__init__()
         if n_local_enhancers < 1:
             raise ValueError("a local enhancer needs n_local_enhancers >= 1; use netG='global' otherwise")
         self.n_local_enhancers = n_local_enhancers
         g1 = GlobalGenerator(input_nc, output_nc, ngf * 2**n_local_enhancers, n_downsample_global,
-                             n_blocks_global, norm)
+                             n_blocks_global, norm, upsample)
         # G1's last features (not its image) are what the local branch adds to its own.
         self.model = nn.Sequential(*list(g1.model.children())[:-3])
         for n in range(1, n_local_enhancers + 1):
@@ -180,7 +189,7 @@ class LocalEnhancer(nn.Module):
             down = _conv_block(input_nc, width, norm, kernel=7)
             down += _conv_block(width, width * 2, norm, kernel=3, stride=2)
             up: list[nn.Module] = [ResnetBlock(width * 2, norm) for _ in range(n_blocks_local)]
-            up += _upsample_block(width * 2, width, norm)
+            up += _upsample_block(width * 2, width, norm, upsample)
             if n == n_local_enhancers:
                 up += _output_block(ngf, output_nc)
             self.add_module(f"model{n}_1", nn.Sequential(*down))
@@ -206,16 +215,23 @@ class LocalEnhancer(nn.Module):
 def build_generator(netG: str, input_nc: int, output_nc: int = 3, *, ngf: int = 64,
                     n_downsample_global: int = 4, n_blocks_global: int = 9, n_local_enhancers: int = 1,
                     n_blocks_local: int = 3, norm: str = "instance",
-                    upsample_init: str = "normal") -> GlobalGenerator | LocalEnhancer:
+                    upsample_init: str = "normal", upsample: str = "transpose") -> GlobalGenerator | LocalEnhancer:
     """The official ``define_G`` for ``netG`` in ``("global", "local")``, initialised as the official
     (``upsample_init="normal"``); ``"bilinear"`` starts the transposed convolutions as bilinear upsampling
-    with a random channel mix (:func:`methods.nn.init.bilinear_transposed_init_`; a CPU-preset choice)."""
+    with a random channel mix (:func:`methods.nn.init.bilinear_transposed_init_`; a CPU-preset choice).
+    ``upsample="nearest"`` replaces the transposed convolutions by resize-convolutions (see
+    :func:`_upsample_block`; not the official architecture, whose checkpoints need ``"transpose"``)."""
+    if upsample not in UPSAMPLES:
+        raise ValueError(f"unknown model.upsample {upsample!r}; valid: {', '.join(UPSAMPLES)}")
+    if upsample != "transpose" and upsample_init != "normal":
+        raise ValueError(f"model.upsample_init={upsample_init!r} initialises transposed convolutions; "
+                         f"model.upsample={upsample!r} has none: keep upsample_init='normal'")
     if netG == "global":
         net: GlobalGenerator | LocalEnhancer = GlobalGenerator(
-            input_nc, output_nc, ngf, n_downsample_global, n_blocks_global, norm)
+            input_nc, output_nc, ngf, n_downsample_global, n_blocks_global, norm, upsample)
     elif netG == "local":
         net = LocalEnhancer(input_nc, output_nc, ngf, n_downsample_global, n_blocks_global,
-                            n_local_enhancers, n_blocks_local, norm)
+                            n_local_enhancers, n_blocks_local, norm, upsample)
     else:
         raise ValueError(f"unknown netG {netG!r}; valid: {', '.join(GENERATORS)}")
     net.apply(pix2pixhd_init)
@@ -419,7 +435,7 @@ class Pix2PixHD(Method):
             self.netG_kind, semantic_nc + self.feat_num, 3, ngf=int(m["ngf"]),
             n_downsample_global=int(m["n_downsample_global"]), n_blocks_global=int(m["n_blocks_global"]),
             n_local_enhancers=max(self.n_local_enhancers, 1), n_blocks_local=int(m["n_blocks_local"]),
-            norm=m["norm"], upsample_init=m.get("upsample_init", "normal"))
+            norm=m["norm"], upsample_init=m.get("upsample_init", "normal"), upsample=m.get("upsample", "transpose"))
         if m.get("pretrained_global"):
             if not isinstance(self.netG, LocalEnhancer):
                 raise ValueError("model.pretrained_global initialises a local enhancer; "

@@ -211,3 +211,34 @@ def test_optimizers_are_adam_ttur_with_e_in_g(tiny_cfg):
     assert all(id(p) in g_params for p in method.netE.parameters())
     assert opts["G"].param_groups[0]["lr"] == 1e-4 and opts["D"].param_groups[0]["lr"] == 4e-4
     assert opts["G"].param_groups[0]["betas"] == (0.0, 0.999)
+
+
+def test_decoder_and_padding_options():
+    from methods.adanorm import AdaNormGenerator, SPADEResnetUpsample
+
+    torch.manual_seed(0)
+    g = AdaNormGenerator(5, ngf=4, z_dim=8, up_block="spade_resblock", padding_mode="reflect",
+                         spade_hidden=8, norm="instance")
+    assert all(isinstance(u, SPADEResnetUpsample) for u in g.up)
+    # each upsampling halves the width through a learned shortcut, as SPADE's up_0..up_3
+    assert [(u.block.conv_0.in_channels, u.block.conv_1.out_channels, u.block.learned_shortcut) for u in g.up] \
+        == [(16, 8, True), (8, 4, True)]
+    convs3 = [m for m in g.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)
+              and m.padding == (1, 1) and m.in_channels != 5]
+    trunk = [*(m for m in g.front.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)),
+             *(b.conv_0 for b in g.core), *(b.conv_1 for b in g.core),
+             *(u.block.conv_0 for u in g.up), *(u.block.conv_1 for u in g.up)]
+    assert len(trunk) == 2 + 12 + 4 and all(c.padding_mode == "reflect" for c in trunk)
+    # the modulation networks inside SPADE keep zero padding (as SPADE's code)
+    assert any(c.padding_mode == "zeros" for c in convs3)
+    seg = torch.zeros(2, 5, 16, 16)
+    seg[:, 0] = 1
+    out = g(seg, torch.randn(2, 8))
+    assert out.shape == (2, 3, 16, 16) and float(out.abs().max()) <= 1
+    # zero padding vs reflect: same parameters, so the same state-dict keys
+    plain = AdaNormGenerator(5, ngf=4, z_dim=8, up_block="spade_resblock", spade_hidden=8, norm="instance")
+    assert plain.state_dict().keys() == g.state_dict().keys()
+    with pytest.raises(ValueError, match="model.up_block 'deconv'"):
+        AdaNormGenerator(5, ngf=4, z_dim=8, up_block="deconv")
+    with pytest.raises(ValueError, match="model.padding_mode 'circular'"):
+        AdaNormGenerator(5, ngf=4, z_dim=8, padding_mode="circular")

@@ -455,3 +455,29 @@ def test_bilinear_upsample_init_starts_without_a_checkerboard():
         assert float(official.std(dim=(1, 2)).max()) > 1e-3
     with pytest.raises(ValueError, match="upsample_init"):
         build_generator("global", 5, ngf=8, n_downsample_global=2, n_blocks_global=1, upsample_init="icnr")
+
+
+def test_nearest_upsampling_replaces_the_transposed_convolutions_and_draws_no_checkerboard():
+    torch.manual_seed(0)
+    net = build_generator("global", 5, ngf=8, n_downsample_global=2, n_blocks_global=1, upsample="nearest")
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in net.modules())
+    ups = [m for m in net.model if isinstance(m, torch.nn.Upsample)]
+    assert len(ups) == 2 and all(u.scale_factor == 2 and u.mode == "nearest" for u in ups)
+    assert net(torch.randn(2, 5, 16, 16)).shape == (2, 3, 16, 16)
+    # the first upsampling layer (Upsample, pad, conv) on a constant map: a constant output, where the
+    # official transposed convolution on the same input draws its 2-pixel pattern (previous test)
+    start = list(net.model).index(ups[0])
+    layer = torch.nn.Sequential(*net.model[start:start + 3])
+    with torch.no_grad():
+        out = layer(torch.ones(1, layer[2].in_channels, 6, 6))
+    assert out.shape[-2:] == (12, 12)
+    assert float(out[0].std(dim=(1, 2)).max()) < 1e-6
+    local = build_generator("local", 5, ngf=4, n_downsample_global=2, n_blocks_global=1, n_blocks_local=1,
+                            upsample="nearest")
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in local.modules())
+    assert local(torch.randn(1, 5, 32, 32)).shape == (1, 3, 32, 32)
+    with pytest.raises(ValueError, match="model.upsample 'bicubic'"):
+        build_generator("global", 5, ngf=8, n_downsample_global=2, n_blocks_global=1, upsample="bicubic")
+    with pytest.raises(ValueError, match="keep upsample_init='normal'"):
+        build_generator("global", 5, ngf=8, n_downsample_global=2, n_blocks_global=1, upsample="nearest",
+                        upsample_init="bilinear")

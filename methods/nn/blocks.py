@@ -26,20 +26,22 @@ def maybe_spectral(module: nn.Module, enabled: bool) -> nn.Module:
 
 
 def conv_norm(in_channels: int, out_channels: int, kernel_size: int, stride: int, padding: int, norm: str,
-              spectral_norm: bool) -> nn.Module:
+              spectral_norm: bool, padding_mode: str = "zeros") -> nn.Module:
     """A conv (optionally spectral-normalized) followed by a parameter-free norm, as SPADE's
     ``get_nonspade_norm_layer``: with a norm the conv has no bias (the norm removes any constant shift)
     and the pair is ``Sequential(conv, norm)``, giving the official keys ``<name>.0.weight_orig``.
 
     ``norm`` is ``"instance"`` (affine-free InstanceNorm), ``"batch"`` (affine BatchNorm, as the official
-    option) or ``"none"`` (the conv alone, with its bias).
+    option) or ``"none"`` (the conv alone, with its bias). ``padding_mode`` is the conv's (``"zeros"``, as
+    the official code, or ``"reflect"``; the state-dict keys do not change).
 
     The conv is built with a bias that is dropped after wrapping, in the official order, so that a given
     seed draws the same initial weights (and spectral-norm vectors) as the official code.
     """
     if norm not in ("instance", "batch", "none"):
         raise ValueError(f"unknown norm {norm!r}; valid: instance, batch, none")
-    conv = maybe_spectral(nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding), spectral_norm)
+    conv = maybe_spectral(nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
+                                    padding_mode=padding_mode), spectral_norm)
     if norm == "none":
         return conv
     conv.bias = None
@@ -58,17 +60,19 @@ class SPADEResnetBlock(nn.Module):
     - the middle width is ``min(fin, fout)``;
     - the activation is LeakyReLU(0.2);
     - spectral norm (when enabled) wraps ``conv_0``, ``conv_1`` and ``conv_s`` only, never SPADE's convs;
-    - ``norm`` is SPADE's parameter-free norm (``batch``, ``instance`` or ``syncbatch``).
+    - ``norm`` is SPADE's parameter-free norm (``batch``, ``instance`` or ``syncbatch``);
+    - ``padding_mode`` pads ``conv_0`` and ``conv_1``: ``"zeros"`` as the official code, or ``"reflect"``
+      (same parameters and keys; an option for generators whose blocks run on small maps).
     """
 
     def __init__(self, fin: int, fout: int, semantic_nc: int, norm: str = "batch", spectral_norm: bool = True,
-                 nhidden: int = 128, kernel_size: int = 3):
+                 nhidden: int = 128, kernel_size: int = 3, padding_mode: str = "zeros"):
         super().__init__()
         self.learned_shortcut = fin != fout
         fmiddle = min(fin, fout)
         # All convs exist before any is wrapped (the official order), so a seed draws the official weights.
-        conv_0 = nn.Conv2d(fin, fmiddle, 3, padding=1)
-        conv_1 = nn.Conv2d(fmiddle, fout, 3, padding=1)
+        conv_0 = nn.Conv2d(fin, fmiddle, 3, padding=1, padding_mode=padding_mode)
+        conv_1 = nn.Conv2d(fmiddle, fout, 3, padding=1, padding_mode=padding_mode)
         conv_s = nn.Conv2d(fin, fout, 1, bias=False) if self.learned_shortcut else None
         self.conv_0 = maybe_spectral(conv_0, spectral_norm)
         self.conv_1 = maybe_spectral(conv_1, spectral_norm)

@@ -7,6 +7,9 @@ model = dict(
     norm_G="syncbatch",          # (paper) synchronised BatchNorm; param-free norm of AdaNorm and SPADE
     spectral_norm_G=True,        # (paper) spectral norm on G's convs (not inside SPADE/AdaNorm)
     spade_hidden=128,            # SPADE's shared embedding width
+    up_block="conv",             # each upsampling: conv = nearest x2 + conv3x3 + SPADE + ReLU; spade_resblock =
+                                 # nearest x2 + SPADE residual block (as SPADE's generator)
+    padding_mode="zeros",        # padding of G's 3x3 convs (front, core, upsampling): zeros | reflect
     z_dim=256,                   # style code from the VAE encoder
     use_instance=None,           # instance-edge channel; None: the dataset's DataInfo.has_instance
     init_type="xavier",          # SPADE's initialisation

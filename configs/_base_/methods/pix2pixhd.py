@@ -12,6 +12,8 @@ model = dict(
                             # G's Adam starts afresh over all of G (official update_fixed_params)
     pretrained_global=None,  # netG=local: a trained global generator (.pth or .safetensors) to start G1 from
     norm="instance",        # instance | batch
+    upsample="transpose",   # transpose: the official ConvTranspose3x3 s2 | nearest: nearest x2 + conv3x3
+                            # (resize-convolution; no checkerboard, not the official layout)
     upsample_init="normal",  # normal: the official N(0, 0.02) | bilinear: transposed convs start as bilinear
                              # upsampling with a random channel mix (no checkerboard at initialisation)
     use_instance=None,      # instance boundary map as input; None: when the dataset has instance maps
