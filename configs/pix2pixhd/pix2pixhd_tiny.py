@@ -26,6 +26,10 @@ model = dict(ngf=16, n_downsample_global=3, n_blocks_global=3, n_blocks_local=1,
 # against 2.2, 63.3 mIoU), x1 with D width 32 (5.2), x30 (12.0); the official vanilla GAN loss instead of LSGAN
 # (5.9, 66.7 mIoU); G width 32 (7.2, 69.1 mIoU, 23.7 GFLOP per iteration); 2,400 iterations at VGG x100000
 # (3.2, but 55.7 mIoU, FD-seg 3.3, and the skies turn to coarser 4-pixel blotches).
+# Resize-convolutions instead of the transposed convolutions (model.upsample="nearest": nearest x2 + conv3x3,
+# not the official architecture) remove the checkerboard (0.00-0.01) but lose 9-14 mIoU at this budget and blur
+# the images, with horizontal streaks in the grass: relu1_1 x30000 55.8 / FD-seg 3.6, x3000 51.7 / 3.0; relu2_1
+# x10000 56.5 / 2.8, and 56.7 / 2.9 after 2,400 iterations (53.8 at 1,200 on the way). Not adopted.
 # Curve at relu1_1 30000: 53.3 / 65.3 at 600 / 1,200 iterations of batch 8; ~0.10 s per iteration on 2 idle
 # cores. The samples follow the layout; a fainter checkerboard remains (6-8x the real images' power).
 loss = dict(vgg_weights="random", vgg_last_layer="relu1_1", lambda_vgg=30000.0)
