@@ -494,12 +494,33 @@ def to_plain(cfg: Config | Mapping[str, Any]) -> dict[str, Any]:
     return _plain(d)
 
 
-def config_hash(cfg: Config | Mapping[str, Any], exclude: Sequence[str] = ("run",)) -> str:
-    """A stable hash of what determines a run's result (the ``run`` section, e.g. output paths, excluded)."""
+#: top-level config key listing options added after runs were recorded, with the values that reproduce those
+#: runs (``{"model.upsample_mode": "nearest"}``): while a config holds such a value the key is left out of its
+#: identity, so adding an option to a method keeps every finished run's id (and seed group).
+RUN_ID_DEFAULTS = "run_id_defaults"
+
+
+def run_identity(cfg: Config | Mapping[str, Any], exclude: Sequence[str] = ("run",)) -> dict[str, Any]:
+    """What determines a run's result, as a plain dict: the config without ``exclude`` and without the keys of
+    its ``run_id_defaults`` that hold their listed value."""
     d = to_plain(cfg)
     for key in exclude:
         d.pop(key, None)
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+    defaults = d.pop(RUN_ID_DEFAULTS, None) or {}
+    for dotted, value in defaults.items():
+        *parents, last = str(dotted).split(".")
+        node: Any = d
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and last in node and node[last] == _plain(value):
+            del node[last]
+    return d
+
+
+def config_hash(cfg: Config | Mapping[str, Any], exclude: Sequence[str] = ("run",)) -> str:
+    """A stable hash of what determines a run's result (:func:`run_identity`: the ``run`` section, e.g.
+    output paths, and options still at their ``run_id_defaults`` value left out)."""
+    return hashlib.sha256(json.dumps(run_identity(cfg, exclude), sort_keys=True).encode()).hexdigest()
 
 
 def dump_config(cfg: Config, path: Path) -> None:

@@ -35,6 +35,8 @@ from typing import Any
 
 import pandas as pd
 
+from benchmark.config import run_identity
+
 ORACLE_DIR = "_oracle"
 ORACLE = "oracle"
 #: metric keys every results frame carries as columns (null where a run did not measure them);
@@ -125,7 +127,7 @@ def budget_text(budget: Any) -> str:
 def config_group(config: Mapping[str, Any]) -> str:
     """A short id of the experiment a run belongs to: its resolved config without ``seed`` and ``run``
     (runs with equal ids are seeds of one experiment)."""
-    rest = {k: v for k, v in config.items() if k not in ("seed", "run")}
+    rest = run_identity(config, exclude=("seed", "run"))
     return hashlib.sha256(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 

@@ -28,7 +28,9 @@ Decisions the paper leaves open (project design notes, METHODS.md), each a confi
 - decoder part of G: ``n_downsample`` x (nearest x2 + conv3x3 halving the width + SPADE + ReLU), then
   reflect-pad + conv7x7 -> tanh (``model.up_block="conv"``); or, ``"spade_resblock"``, nearest x2 + SPADE's
   residual block halving the width, then LeakyReLU(0.2) + reflect-pad + conv7x7 -> tanh, as SPADE's
-  generator ends;
+  generator ends. The x2 upsampling is nearest (``model.upsample_mode``; or bilinear) and the output conv
+  7x7 (``model.output_kernel``; or SPADE's 3x3, or 5x5); the paper names two upsampling layers only, and its
+  generator is adjusted from Johnson et al.'s (its ref. [10]: fractionally-strided convs, 9x9 output);
 - padding of G's 3x3 trunk convs (front, core, upsampling): ``model.padding_mode`` zeros (as SPADE) or
   reflect (as pix2pixHD's residual blocks);
 - spectral norm (``model.spectral_norm_G``, Sec. 4.1 "all layers"): on every conv of G's trunk (front,
@@ -111,17 +113,28 @@ class AdaNormResnetBlock(nn.Module):
         return x_s + dx
 
 
+UPSAMPLE_MODES = ("nearest", "bilinear")
+
+
+def upsample2x(x: Tensor, mode: str) -> Tensor:
+    """x2 feature upsampling of the decoder: ``nearest`` (SPADE's) or ``bilinear`` (half-pixel centres)."""
+    if mode == "bilinear":
+        return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    return F.interpolate(x, scale_factor=2, mode="nearest")
+
+
 class SPADEUpsample(nn.Module):
     """One upsampling layer of the decoder (``model.up_block="conv"``): nearest x2 -> conv3x3 -> SPADE -> ReLU."""
 
     def __init__(self, fin: int, fout: int, semantic_nc: int, norm: str, spectral_norm: bool, nhidden: int,
-                 padding_mode: str = "zeros"):
+                 padding_mode: str = "zeros", upsample_mode: str = "nearest"):
         super().__init__()
         self.conv = maybe_spectral(nn.Conv2d(fin, fout, 3, padding=1, padding_mode=padding_mode), spectral_norm)
         self.norm = SPADE(fout, semantic_nc, norm, nhidden)
+        self.upsample_mode = upsample_mode
 
     def forward(self, x: Tensor, seg: Tensor) -> Tensor:
-        x = self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
+        x = self.conv(upsample2x(x, self.upsample_mode))
         return F.relu(self.norm(x, seg))
 
 
@@ -130,13 +143,14 @@ class SPADEResnetUpsample(nn.Module):
     residual block halving the width (learned shortcut), as SPADE's own up_0..up_3 (upsample, then block)."""
 
     def __init__(self, fin: int, fout: int, semantic_nc: int, norm: str, spectral_norm: bool, nhidden: int,
-                 padding_mode: str = "zeros"):
+                 padding_mode: str = "zeros", upsample_mode: str = "nearest"):
         super().__init__()
         self.block = SPADEResnetBlock(fin, fout, semantic_nc, norm, spectral_norm, nhidden,
                                       padding_mode=padding_mode)
+        self.upsample_mode = upsample_mode
 
     def forward(self, x: Tensor, seg: Tensor) -> Tensor:
-        return self.block(F.interpolate(x, scale_factor=2, mode="nearest"), seg)
+        return self.block(upsample2x(x, self.upsample_mode), seg)
 
 
 UP_BLOCKS: dict[str, type[nn.Module]] = {"conv": SPADEUpsample, "spade_resblock": SPADEResnetUpsample}
@@ -150,7 +164,7 @@ class AdaNormGenerator(nn.Module):
     def __init__(self, semantic_nc: int, ngf: int = 64, z_dim: int = 256, n_downsample: int = 2,
                  core: tuple[str, ...] = ("adanorm", "spade") * 3, norm: str = "batch",
                  spectral_norm: bool = True, spade_hidden: int = 128, up_block: str = "conv",
-                 padding_mode: str = "zeros"):
+                 padding_mode: str = "zeros", upsample_mode: str = "nearest", output_kernel: int = 7):
         super().__init__()
         unknown = [kind for kind in core if kind not in CORE_BLOCKS]
         if unknown or not core:
@@ -159,6 +173,8 @@ class AdaNormGenerator(nn.Module):
             raise ValueError(f"unknown model.up_block {up_block!r}; valid: {', '.join(UP_BLOCKS)}")
         if padding_mode not in PADDING_MODES:
             raise ValueError(f"unknown model.padding_mode {padding_mode!r}; valid: {', '.join(PADDING_MODES)}")
+        if upsample_mode not in UPSAMPLE_MODES:
+            raise ValueError(f"unknown model.upsample_mode {upsample_mode!r}; valid: {', '.join(UPSAMPLE_MODES)}")
         self.z_dim = z_dim
         self.core_kinds = tuple(core)
         self.up_block = up_block
@@ -176,10 +192,13 @@ class AdaNormGenerator(nn.Module):
             for kind in core)
         up_cls = UP_BLOCKS[up_block]
         self.up = nn.ModuleList(
-            up_cls(ngf * 2 ** (i + 1), ngf * 2 ** i, semantic_nc, norm, spectral_norm, spade_hidden, padding_mode)
+            up_cls(ngf * 2 ** (i + 1), ngf * 2 ** i, semantic_nc, norm, spectral_norm, spade_hidden, padding_mode,
+                   upsample_mode)
             for i in reversed(range(n_downsample)))
-        self.conv_img = nn.Sequential(nn.ReflectionPad2d(3),
-                                      maybe_spectral(nn.Conv2d(ngf, 3, 7), spectral_norm))
+        if output_kernel not in (3, 5, 7):
+            raise ValueError(f"model.output_kernel must be 3, 5 or 7, got {output_kernel!r}")
+        self.conv_img = nn.Sequential(nn.ReflectionPad2d(output_kernel // 2),
+                                      maybe_spectral(nn.Conv2d(ngf, 3, output_kernel), spectral_norm))
 
     def forward(self, seg: Tensor, z: Tensor) -> Tensor:
         x = self.front(seg)
@@ -216,7 +235,8 @@ class AdaNormHybrid(Method):
             self.semantic_nc, ngf=model["ngf"], z_dim=self.z_dim, n_downsample=model["n_downsample"],
             core=tuple(model["core"]), norm=model["norm_G"], spectral_norm=model["spectral_norm_G"],
             spade_hidden=model["spade_hidden"], up_block=model.get("up_block", "conv"),
-            padding_mode=model.get("padding_mode", "zeros"))
+            padding_mode=model.get("padding_mode", "zeros"), upsample_mode=model.get("upsample_mode", "nearest"),
+            output_kernel=model.get("output_kernel", 7))
         self.netD = MultiscaleDiscriminator(
             self.semantic_nc + 3, ndf=d_cfg["ndf"], n_layers=d_cfg["n_layers"], num_D=d_cfg["num_D"],
             norm=d_cfg["norm"], spectral_norm=d_cfg["spectral_norm"], variant=d_cfg["variant"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from benchmark.config import load_config
@@ -243,3 +244,34 @@ def test_decoder_and_padding_options():
         AdaNormGenerator(5, ngf=4, z_dim=8, up_block="deconv")
     with pytest.raises(ValueError, match="model.padding_mode 'circular'"):
         AdaNormGenerator(5, ngf=4, z_dim=8, padding_mode="circular")
+
+
+@pytest.mark.parametrize("up_block", ["conv", "spade_resblock"])
+def test_upsampling_mode_and_output_kernel_options(up_block):
+    from methods.adanorm import AdaNormGenerator
+
+    torch.manual_seed(0)
+    g = AdaNormGenerator(5, ngf=4, z_dim=8, up_block=up_block, spade_hidden=8, norm="instance",
+                         upsample_mode="bilinear", output_kernel=3).eval()
+    seg = torch.zeros(2, 5, 16, 16)
+    seg[:, 0, :8], seg[:, 1, 8:] = 1, 1
+    seen: dict[str, torch.Tensor] = {}
+    first = g.up[0].conv if up_block == "conv" else g.up[0].block
+    g.core[-1].register_forward_hook(lambda m, i, o: seen.__setitem__("core", o))
+    first.register_forward_pre_hook(lambda m, i: seen.__setitem__("up", i[0]))
+    with torch.no_grad():
+        out = g(seg, torch.randn(2, 8))
+    assert out.shape == (2, 3, 16, 16)
+    # the decoder's x2 upsampling is bilinear with half-pixel centres, not nearest
+    expected = F.interpolate(seen["core"], scale_factor=2, mode="bilinear", align_corners=False)
+    torch.testing.assert_close(seen["up"], expected, rtol=0, atol=0)
+    assert not torch.equal(seen["up"], F.interpolate(seen["core"], scale_factor=2, mode="nearest"))
+    # a 3x3 output conv (SPADE's conv_img) behind a 1-pixel reflection pad
+    pad, conv = g.conv_img[0], g.conv_img[1]
+    assert pad.padding == (1, 1, 1, 1) and conv.kernel_size == (3, 3)
+    default = AdaNormGenerator(5, ngf=4, z_dim=8, up_block=up_block, spade_hidden=8, norm="instance")
+    assert default.conv_img[1].kernel_size == (7, 7) and default.state_dict().keys() == g.state_dict().keys()
+    with pytest.raises(ValueError, match="model.upsample_mode 'bicubic'"):
+        AdaNormGenerator(5, ngf=4, z_dim=8, upsample_mode="bicubic")
+    with pytest.raises(ValueError, match="model.output_kernel must be 3, 5 or 7, got 4"):
+        AdaNormGenerator(5, ngf=4, z_dim=8, output_kernel=4)

@@ -6,7 +6,15 @@ import os
 
 import pytest
 
-from benchmark.config import CONFIG_ROOT, ConfigError, config_hash, dump_config, load_config, load_data_config
+from benchmark.config import (
+    CONFIG_ROOT,
+    ConfigError,
+    config_hash,
+    dump_config,
+    load_config,
+    load_data_config,
+    to_plain,
+)
 
 
 def test_presets_resolve_and_differ():
@@ -17,6 +25,28 @@ def test_presets_resolve_and_differ():
     assert config_hash(tiny) != config_hash(paper)
     assert config_hash(tiny) == config_hash(load_config("spade", "synthetic", "tiny"))
 
+
+
+def test_options_at_their_run_id_default_keep_finished_runs_ids():
+    """An option added to a method after runs were recorded (listed in ``run_id_defaults`` with the value
+    those runs used) leaves run ids and seed groups unchanged while it holds that value."""
+    from benchmark.results import config_group
+
+    cfg = load_config("adanorm", "synthetic", "tiny")
+    assert cfg["run_id_defaults"]["model.output_kernel"] == 7 == cfg["model"]["output_kernel"]
+    # the config as recorded before the options existed: no keys, no run_id_defaults
+    before = to_plain(cfg)
+    for key in cfg["run_id_defaults"]:
+        del before["model"][key.split(".")[1]]
+    del before["run_id_defaults"]
+    assert config_hash(cfg) == config_hash(before)
+    assert config_group({**to_plain(cfg), "seed": 3}) == config_group(before)
+    # another value is another experiment
+    changed = load_config("adanorm", "synthetic", "tiny", ["model.output_kernel=3"])
+    assert config_hash(changed) != config_hash(cfg)
+    assert config_group(to_plain(changed)) != config_group(before)
+    # a listed key the config lacks, or a nested path through a non-dict, is ignored
+    assert config_hash({**before, "run_id_defaults": {"model.absent": 1, "seed.x": 2}}) == config_hash(before)
 
 def test_set_changes_one_key_and_unknown_keys_fail():
     cfg = load_config("spade", "synthetic", "tiny", ["model.ngf=24", "train.iters=7"])
