@@ -93,6 +93,26 @@ def test_a_generator_that_ignores_z_gets_no_z_row(out):
     assert spread(images) == (10 + 40 + 30) / 3
 
 
+
+def test_style_images_are_picked_to_differ():
+    """Neighbouring evaluation images often share a style; the figure's style images are the most different
+    mean colours among images 1..STYLE_SEARCH, from image 1, whatever their order."""
+    from benchmark.report.figures import pick_style_images
+    from benchmark.report.figures.images import STYLE_SEARCH
+
+    def image(r: float, g: float, b: float) -> dict[str, torch.Tensor]:
+        return {"image": torch.tensor([r, g, b]).view(3, 1, 1).expand(3, 4, 4)}
+
+    day = [image(-0.2, 0.0, 0.5 + 0.01 * i) for i in range(40)]   # near-identical blue skies
+    split = list(day)
+    split[9] = image(0.8, 0.1, -0.3)        # a sunset
+    split[20] = image(0.9, 0.9, 0.9)        # snow
+    split[STYLE_SEARCH + 1] = image(-1.0, -1.0, -1.0)   # beyond the search: never picked
+    # farthest first: snow is farther from the blue sky than the sunset is
+    assert pick_style_images(split) == [1, 20, 9]
+    assert pick_style_images(split, n=2) == [1, 20]
+    assert pick_style_images(split[:3]) == [1, 2]   # fewer candidates than asked: all of them
+
 def test_z_draws_differ_and_style_only_where_the_method_takes_one(out):
     from benchmark.report.figures import evaluation_split
 

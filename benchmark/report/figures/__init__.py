@@ -44,7 +44,9 @@ from benchmark.report.figures.images import (
     MIN_RELATIVE_SPREAD,
     MULTIMODAL_SAMPLES,
     STYLE_IMAGES,
+    STYLE_SEARCH,
     multimodal_grid,
+    pick_style_images,
     sample_grid,
     style_samples,
     z_samples,
@@ -64,7 +66,8 @@ from benchmark.report.tables import dataset_name
 __all__ = ["FigureRecord", "FigureSkipped", "OptimizerPair", "attention_figure", "collate_samples",
            "comparable_config", "discriminator_terms", "evaluation_split", "learning_curves", "loss_curves",
            "make_figures", "method_color", "metric_bars", "multimodal_grid", "optimizer_comparison",
-           "optimizer_pairs", "read_train_log", "sample_grid", "save_figure", "style_samples", "z_samples"]
+           "optimizer_pairs", "pick_style_images", "read_train_log", "sample_grid", "save_figure", "style_samples",
+           "z_samples"]
 
 
 def make_figures(out: Path, runs: pd.DataFrame, results: pd.DataFrame, *, device: str | None = None,
@@ -99,7 +102,8 @@ def make_figures(out: Path, runs: pd.DataFrame, results: pd.DataFrame, *, device
                 dataset, lambda d=dataset: sample_grid(runs, d))
         attempt(f"multimodal_{dataset}", f"Multimodal synthesis, {name} (SPADE Fig. 9, seed 000 Fig. 5)",
                 f"One label map, {MULTIMODAL_SAMPLES} z draws per multimodal method and, for style-guided "
-                f"methods, outputs under {STYLE_IMAGES} style images; a row is drawn when its images differ "
+                f"methods, outputs under {STYLE_IMAGES} style images (the most different mean colours among "
+                f"evaluation images 1-{STYLE_SEARCH}); a row is drawn when its images differ "
                 f"by at least {MIN_RELATIVE_SPREAD:g} x what different label maps do (both printed under "
                 f"the row, mean |Δ| in 8-bit levels).", dataset,
                 lambda d=dataset: multimodal_grid(runs, d, device))

@@ -48,6 +48,8 @@ from methods.base import Method
 GRID_SAMPLES = 4        # label maps in the sample grid
 MULTIMODAL_SAMPLES = 4  # z draws per method in the multimodal grid
 STYLE_IMAGES = 3        # style images per style-guided method
+#: evaluation images searched for style images that differ (image 0 is the figure's label map's own)
+STYLE_SEARCH = 32
 #: how many evaluation samples the grids search for stems every method generated
 STEM_SEARCH_LIMIT = 64
 #: a row of z draws (or style-guided outputs) is drawn when its spread is at least this fraction of the
@@ -151,6 +153,21 @@ def spread_rows(method: Method, split: Any, device: torch.device,
     return rows
 
 
+def pick_style_images(split: Any, n: int = STYLE_IMAGES, search: int = STYLE_SEARCH) -> list[int]:
+    """Indices of ``n`` evaluation images whose styles differ, to show what a style image does (the paper's
+    Fig. 5 uses distinct styles; neighbouring images of a split often share one): farthest-point sampling on
+    the mean colour of images ``1 .. search`` (image 0 is the label map's own), from image 1; deterministic."""
+    candidates = list(range(1, min(len(split), search + 1)))
+    if len(candidates) <= n:
+        return candidates
+    means = torch.stack([split[i]["image"].float().mean((1, 2)) for i in candidates])
+    chosen = [0]
+    while len(chosen) < n:
+        nearest = torch.cdist(means, means[chosen]).min(1).values
+        chosen.append(int(nearest.argmax()))
+    return [candidates[c] for c in chosen]
+
+
 def style_samples(method: Method, batch: Mapping[str, Any], styles: torch.Tensor) -> list[torch.Tensor] | None:
     """One image per style image, or None when the method takes no style input (it raises ValueError)."""
     images = []
@@ -192,8 +209,7 @@ def multimodal_grid(runs: pd.DataFrame, dataset: str,
                 continue
             if split is None:
                 split = evaluation_split(run.run_dir)
-                n_styles = min(STYLE_IMAGES, len(split) - 1)
-                style_images = torch.stack([split[1 + i]["image"] for i in range(n_styles)])
+                style_images = torch.stack([split[i]["image"] for i in pick_style_images(split)])
             mine = spread_rows(method, split, next(method.parameters()).device, style_images)
             rows += [(run.method, r) for r in mine if r.visible]
             left_out += [f"{run.method} {r.kind} row ({r.measured()}: the generator barely uses "
