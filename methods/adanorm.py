@@ -124,7 +124,8 @@ def upsample2x(x: Tensor, mode: str) -> Tensor:
 
 
 class SPADEUpsample(nn.Module):
-    """One upsampling layer of the decoder (``model.up_block="conv"``): nearest x2 -> conv3x3 -> SPADE -> ReLU."""
+    """One upsampling layer of the decoder (``model.up_block="conv"``): x2 (``upsample_mode``: nearest or
+    bilinear) -> conv3x3 -> SPADE -> ReLU."""
 
     def __init__(self, fin: int, fout: int, semantic_nc: int, norm: str, spectral_norm: bool, nhidden: int,
                  padding_mode: str = "zeros", upsample_mode: str = "nearest"):
@@ -139,7 +140,7 @@ class SPADEUpsample(nn.Module):
 
 
 class SPADEResnetUpsample(nn.Module):
-    """One upsampling layer of the decoder (``model.up_block="spade_resblock"``): nearest x2 -> SPADE's
+    """One upsampling layer of the decoder (``model.up_block="spade_resblock"``): x2 (``upsample_mode``) -> SPADE's
     residual block halving the width (learned shortcut), as SPADE's own up_0..up_3 (upsample, then block)."""
 
     def __init__(self, fin: int, fout: int, semantic_nc: int, norm: str, spectral_norm: bool, nhidden: int,

@@ -26,7 +26,6 @@ def test_presets_resolve_and_differ():
     assert config_hash(tiny) == config_hash(load_config("spade", "synthetic", "tiny"))
 
 
-
 def test_options_at_their_run_id_default_keep_finished_runs_ids():
     """An option added to a method after runs were recorded (listed in ``run_id_defaults`` with the value
     those runs used) leaves run ids and seed groups unchanged while it holds that value."""
@@ -47,6 +46,7 @@ def test_options_at_their_run_id_default_keep_finished_runs_ids():
     assert config_group(to_plain(changed)) != config_group(before)
     # a listed key the config lacks, or a nested path through a non-dict, is ignored
     assert config_hash({**before, "run_id_defaults": {"model.absent": 1, "seed.x": 2}}) == config_hash(before)
+
 
 def test_set_changes_one_key_and_unknown_keys_fail():
     cfg = load_config("spade", "synthetic", "tiny", ["model.ngf=24", "train.iters=7"])

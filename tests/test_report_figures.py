@@ -93,7 +93,6 @@ def test_a_generator_that_ignores_z_gets_no_z_row(out):
     assert spread(images) == (10 + 40 + 30) / 3
 
 
-
 def test_style_images_are_picked_to_differ():
     """Neighbouring evaluation images often share a style; the figure's style images are the most different
     mean colours among images 1..STYLE_SEARCH, from image 1, whatever their order."""
@@ -112,6 +111,7 @@ def test_style_images_are_picked_to_differ():
     assert pick_style_images(split) == [1, 20, 9]
     assert pick_style_images(split, n=2) == [1, 20]
     assert pick_style_images(split[:3]) == [1, 2]   # fewer candidates than asked: all of them
+
 
 def test_z_draws_differ_and_style_only_where_the_method_takes_one(out):
     from benchmark.report.figures import evaluation_split
