@@ -35,9 +35,9 @@ netE = dict(ngf=8)
 # 0 / 1 / 2: a real image's own encoding redraws it with a mean L1 of 22.9 / 22.7 / 21.7 (/255) against 31.8 at
 # 0.05 (seed 0; random z: 37-40); three style images of different colours (the report's multimodal figure: a day,
 # a bright and a sunset image) move one label map's output 39.5 / 36.5 / 45.9 apart against 13.0 / 4.9 / 33.3 at
-# 0.05, and the sunset image now gives a sunset. mIoU / FD-seg 72.0 / 1.1, 70.4 / 1.8, 65.4 / 2.3 (69.3 +- 8.5)
-# against 71.6 / 1.1, 69.6 / 1.9, 68.7 / 1.9 (70.0 +- 3.7) at 0.05: equal within the intervals, with the same
-# haze and colour fringes.
+# 0.05, and the sunset image now gives a sunset. mIoU / FD-seg 72.0 / 1.1, 70.4 / 1.8, 65.4 / 2.3 (69.3 +- 8.6
+# over the three, the tool's report) against 71.6 / 1.1, 69.6 / 1.9, 68.7 / 1.9 (70.0 +- 3.7) at 0.05: equal
+# within the intervals, with the same haze and colour fringes.
 loss = dict(vgg_weights="random", vgg_last_layer="relu2_1", lambda_vgg=2000.0, lambda_kld=0.01)
 # Measured with zero padding (seed 0, protocol synthetic-v1, oracle mIoU 82.6), mIoU / FD-seg: 600 iterations
 # 60.6 / 2.0 (the previous preset: hazy, purple-tinted samples from most z draws); 1,200 iterations 70.6 / 1.1
