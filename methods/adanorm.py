@@ -14,7 +14,7 @@ Decisions the paper leaves open (project design notes, METHODS.md), each a confi
   ``model.use_instance``), as SPADE;
 - encoder part of G: reflect-pad + conv7x7 (ngf) + InstanceNorm + ReLU, then ``model.n_downsample`` = 2
   x (conv3x3 stride 2 + InstanceNorm + ReLU) doubling the width (2 ngf, 4 ngf) -- pix2pixHD's global
-  generator front;
+  generator front (``model.front_norm``: instance; or batch, or none: the convs alone, with biases);
 - semantic core: ``model.core`` = adanorm, spade, adanorm, spade, adanorm, spade residual blocks at 4 ngf.
   Both kinds follow the SPADE residual design (``norm -> LeakyReLU(0.2) -> conv3x3`` twice, identity
   shortcut at equal widths, middle width min(fin, fout)); the SPADE blocks are the shared
@@ -156,6 +156,7 @@ class SPADEResnetUpsample(nn.Module):
 
 UP_BLOCKS: dict[str, type[nn.Module]] = {"conv": SPADEUpsample, "spade_resblock": SPADEResnetUpsample}
 PADDING_MODES = ("zeros", "reflect")
+FRONT_NORMS = ("instance", "batch", "none")
 
 
 class AdaNormGenerator(nn.Module):
@@ -165,7 +166,8 @@ class AdaNormGenerator(nn.Module):
     def __init__(self, semantic_nc: int, ngf: int = 64, z_dim: int = 256, n_downsample: int = 2,
                  core: tuple[str, ...] = ("adanorm", "spade") * 3, norm: str = "batch",
                  spectral_norm: bool = True, spade_hidden: int = 128, up_block: str = "conv",
-                 padding_mode: str = "zeros", upsample_mode: str = "nearest", output_kernel: int = 7):
+                 padding_mode: str = "zeros", upsample_mode: str = "nearest", output_kernel: int = 7,
+                 front_norm: str = "instance"):
         super().__init__()
         unknown = [kind for kind in core if kind not in CORE_BLOCKS]
         if unknown or not core:
@@ -174,15 +176,17 @@ class AdaNormGenerator(nn.Module):
             raise ValueError(f"unknown model.up_block {up_block!r}; valid: {', '.join(UP_BLOCKS)}")
         if padding_mode not in PADDING_MODES:
             raise ValueError(f"unknown model.padding_mode {padding_mode!r}; valid: {', '.join(PADDING_MODES)}")
+        if front_norm not in FRONT_NORMS:
+            raise ValueError(f"unknown model.front_norm {front_norm!r}; valid: {', '.join(FRONT_NORMS)}")
         if upsample_mode not in UPSAMPLE_MODES:
             raise ValueError(f"unknown model.upsample_mode {upsample_mode!r}; valid: {', '.join(UPSAMPLE_MODES)}")
         self.z_dim = z_dim
         self.core_kinds = tuple(core)
         self.up_block = up_block
         front: list[nn.Module] = [nn.ReflectionPad2d(3),
-                                  conv_norm(semantic_nc, ngf, 7, 1, 0, "instance", spectral_norm), nn.ReLU()]
+                                  conv_norm(semantic_nc, ngf, 7, 1, 0, front_norm, spectral_norm), nn.ReLU()]
         for i in range(n_downsample):
-            front += [conv_norm(ngf * 2 ** i, ngf * 2 ** (i + 1), 3, 2, 1, "instance", spectral_norm,
+            front += [conv_norm(ngf * 2 ** i, ngf * 2 ** (i + 1), 3, 2, 1, front_norm, spectral_norm,
                                 padding_mode), nn.ReLU()]
         self.front = nn.Sequential(*front)
         width = ngf * 2 ** n_downsample
@@ -237,7 +241,7 @@ class AdaNormHybrid(Method):
             core=tuple(model["core"]), norm=model["norm_G"], spectral_norm=model["spectral_norm_G"],
             spade_hidden=model["spade_hidden"], up_block=model.get("up_block", "conv"),
             padding_mode=model.get("padding_mode", "zeros"), upsample_mode=model.get("upsample_mode", "nearest"),
-            output_kernel=model.get("output_kernel", 7))
+            output_kernel=model.get("output_kernel", 7), front_norm=model.get("front_norm", "instance"))
         self.netD = MultiscaleDiscriminator(
             self.semantic_nc + 3, ndf=d_cfg["ndf"], n_layers=d_cfg["n_layers"], num_D=d_cfg["num_D"],
             norm=d_cfg["norm"], spectral_norm=d_cfg["spectral_norm"], variant=d_cfg["variant"])

@@ -275,3 +275,24 @@ def test_upsampling_mode_and_output_kernel_options(up_block):
         AdaNormGenerator(5, ngf=4, z_dim=8, upsample_mode="bicubic")
     with pytest.raises(ValueError, match="model.output_kernel must be 3, 5 or 7, got 4"):
         AdaNormGenerator(5, ngf=4, z_dim=8, output_kernel=4)
+
+
+@pytest.mark.parametrize("front_norm, norm_type", [("instance", nn.InstanceNorm2d), ("batch", nn.BatchNorm2d),
+                                                   ("none", None)])
+def test_front_norm_option(front_norm, norm_type):
+    from methods.adanorm import AdaNormGenerator
+
+    g = AdaNormGenerator(5, ngf=4, z_dim=8, spade_hidden=8, norm="instance", front_norm=front_norm)
+    convs = [m for m in g.front.modules() if isinstance(m, nn.Conv2d)]
+    norms = [m for m in g.front.modules() if isinstance(m, (nn.InstanceNorm2d, nn.BatchNorm2d))]
+    assert len(convs) == 3
+    if norm_type is None:
+        # the convs alone, with their biases (nothing normalises a constant shift away)
+        assert not norms and all(c.bias is not None for c in convs)
+    else:
+        assert len(norms) == 3 and all(type(n) is norm_type for n in norms)
+        assert all(c.bias is None for c in convs)
+    with torch.no_grad():
+        assert g(torch.rand(2, 5, 16, 16), torch.randn(2, 8)).shape == (2, 3, 16, 16)
+    with pytest.raises(ValueError, match="model.front_norm 'group'"):
+        AdaNormGenerator(5, ngf=4, z_dim=8, front_norm="group")

@@ -12,6 +12,7 @@ model = dict(
     padding_mode="zeros",        # padding of G's 3x3 convs (front, core, upsampling): zeros | reflect
     upsample_mode="nearest",     # the decoder's x2 feature upsampling: nearest (as SPADE) | bilinear
     output_kernel=7,             # the output conv (reflect-padded): 7 (pix2pixHD's front/back) | 3 (SPADE's conv_img) | 5
+    front_norm="instance",       # norm after each conv of G's front (conv7x7, strided convs): instance | batch | none
     z_dim=256,                   # style code from the VAE encoder
     use_instance=None,           # instance-edge channel; None: the dataset's DataInfo.has_instance
     init_type="xavier",          # SPADE's initialisation
@@ -31,4 +32,4 @@ loss = dict(
 optimizer = dict(type="Adam", lr_G=1e-4, lr_D=4e-4, betas=(0.0, 0.999))   # (paper) Sec. 4.1
 # Options added after runs were recorded, with the values those runs used: left out of a run's id while they
 # hold them, so finished runs keep their ids (benchmark.config.run_identity).
-run_id_defaults = {"model.upsample_mode": "nearest", "model.output_kernel": 7}
+run_id_defaults = {"model.upsample_mode": "nearest", "model.output_kernel": 7, "model.front_norm": "instance"}
