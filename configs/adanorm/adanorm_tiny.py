@@ -38,7 +38,7 @@ netE = dict(ngf=8)
 # 0.05, and the sunset image now gives a sunset. mIoU / FD-seg 72.0 / 1.1, 70.4 / 1.8, 65.4 / 2.3 (69.3 +- 8.6
 # over the three, the tool's report) against 71.6 / 1.1, 69.6 / 1.9, 68.7 / 1.9 (70.0 +- 3.7) at 0.05: equal
 # within the intervals, with the same haze and colour fringes.
-# At KL 0.01 (seed 0, 1,200 iterations; the preset: 72.0 / 1.1), the front's norm (model.front_norm) after
+# At KL 0.01 (seed 0, 1,200 iterations; the preset: 72.0 / 1.1), the front's norm (model.front_norm) in place of
 # InstanceNorm: none (the convs alone, with biases) 68.2 / 1.6, batch 68.8 / 1.3 (texture_max 1.44, more streaks);
 # the colour fringes stay with both, so they do not come from normalising the label map's features. Not adopted.
 loss = dict(vgg_weights="random", vgg_last_layer="relu2_1", lambda_vgg=2000.0, lambda_kld=0.01)
