@@ -157,6 +157,7 @@ class SPADEResnetUpsample(nn.Module):
 UP_BLOCKS: dict[str, type[nn.Module]] = {"conv": SPADEUpsample, "spade_resblock": SPADEResnetUpsample}
 PADDING_MODES = ("zeros", "reflect")
 FRONT_NORMS = ("instance", "batch", "none")
+OUTPUT_KERNELS = (3, 5, 7)
 
 
 class AdaNormGenerator(nn.Module):
@@ -180,6 +181,8 @@ class AdaNormGenerator(nn.Module):
             raise ValueError(f"unknown model.front_norm {front_norm!r}; valid: {', '.join(FRONT_NORMS)}")
         if upsample_mode not in UPSAMPLE_MODES:
             raise ValueError(f"unknown model.upsample_mode {upsample_mode!r}; valid: {', '.join(UPSAMPLE_MODES)}")
+        if output_kernel not in OUTPUT_KERNELS:
+            raise ValueError(f"model.output_kernel must be 3, 5 or 7, got {output_kernel!r}")
         self.z_dim = z_dim
         self.core_kinds = tuple(core)
         self.up_block = up_block
@@ -200,8 +203,6 @@ class AdaNormGenerator(nn.Module):
             up_cls(ngf * 2 ** (i + 1), ngf * 2 ** i, semantic_nc, norm, spectral_norm, spade_hidden, padding_mode,
                    upsample_mode)
             for i in reversed(range(n_downsample)))
-        if output_kernel not in (3, 5, 7):
-            raise ValueError(f"model.output_kernel must be 3, 5 or 7, got {output_kernel!r}")
         self.conv_img = nn.Sequential(nn.ReflectionPad2d(output_kernel // 2),
                                       maybe_spectral(nn.Conv2d(ngf, 3, output_kernel), spectral_norm))
 
