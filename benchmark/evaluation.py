@@ -59,9 +59,11 @@ def metrics_path(run_dir: Path, dataset: str, protocol: str) -> Path:
     return Path(run_dir) / name
 
 
-def record_is_current(path: Path, protocol: str) -> bool:
-    """Whether the record at ``path`` answers every metric ``protocol`` lists now: a protocol that gained a
-    metric (``texture``) scores a reused run again instead of leaving its row without the column."""
+def record_is_current(path: Path, protocol: str, num_images: int | None = None) -> bool:
+    """Whether the record at ``path`` answers every metric ``protocol`` lists now (a protocol that gained a
+    metric, ``texture``, scores a reused run again instead of leaving its row without the column) and, given
+    ``num_images`` (the count this command scores), scored that many images: the count is part of a record's
+    identity, so a record of ``--num-images 10`` is not reused by a run of the whole split."""
     from metrics.protocols import get_protocol
 
     try:
@@ -69,7 +71,9 @@ def record_is_current(path: Path, protocol: str) -> bool:
     except (OSError, ValueError):
         return False
     listed = (record.get("protocol") or {}).get("metrics")
-    return listed is not None and set(listed) >= set(get_protocol(protocol).metrics)
+    if listed is None or not set(listed) >= set(get_protocol(protocol).metrics):
+        return False
+    return num_images is None or (record.get("provenance") or {}).get("num_images") == num_images
 
 
 def to_record(result: Mapping[str, Any], *, kind: str, method: str, dataset: str, preset: str | None,
@@ -158,9 +162,12 @@ def preflight(data_cfg: Mapping[str, Any], dataset: str, *, protocol: str | None
     from metrics.evaluate import preflight as harness_preflight
 
     kw = _harness_kwargs(options)
-    return harness_preflight(protocol_id(dataset, protocol), data_cfg=data_cfg, device=kw["device"],
-                             cache_dir=kw["cache_dir"], inception_weights=kw["inception_weights"],
-                             segmenter_checkpoint=kw["segmenter_checkpoint"])
+    ready = harness_preflight(protocol_id(dataset, protocol), data_cfg=data_cfg, device=kw["device"],
+                              cache_dir=kw["cache_dir"], inception_weights=kw["inception_weights"],
+                              segmenter_checkpoint=kw["segmenter_checkpoint"])
+    if ready.get("fallback"):  # the caller prints the reason once; the rows refer back to it
+        SAID.add(ready["fallback"]["reason"])
+    return ready
 
 
 def evaluate_run(run_dir: Path, *, protocol: str | None = None, method: Any = None,
@@ -219,6 +226,12 @@ def official_run_dir(out: Path, dataset: str, method: str, checkpoint: Path) -> 
     return Path(out) / "runs" / dataset / method / f"official-{digest[:10]}"
 
 
+#: the reasons :func:`format_record` has printed in full during this command (later rows refer back to
+#: them: the offline notice about Inception weights is said once per command, not once per row);
+#: ``benchmark.cli.main`` empties it at the start of each command
+SAID: set[str] = set()
+
+
 def format_record(record: Mapping[str, Any]) -> str:
     m, ci = record["metrics"], record.get("ci95", {})
     parts = []
@@ -232,5 +245,6 @@ def format_record(record: Mapping[str, Any]) -> str:
     for key, reason in record.get("not_measured", {}).items():
         by_reason.setdefault(reason, []).append(key)
     for reason, keys in by_reason.items():
-        parts.append(f"{', '.join(keys)} not measured ({reason})")
+        parts.append(f"{', '.join(keys)} not measured ({'as said above' if reason in SAID else reason})")
+        SAID.add(reason)
     return f"{record['method']} [{record['protocol']['id']}]: " + ", ".join(parts)
