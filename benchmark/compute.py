@@ -38,7 +38,8 @@ import math
 import re
 import resource
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from benchmark import checkpoint as ckpt
 from benchmark.config import ConfigError
+from benchmark.step import step_each_stage
 from methods.base import Method, generator_parameters
 
 BUDGET_KINDS = ("images", "tflops")
@@ -115,27 +117,21 @@ def measure_gflops(method: Method, cfg: Mapping[str, Any], batch: Mapping[str, A
 
     ``batch``: the first training batch, on ``device``; ``steps_per_epoch``: what the trainer tells the
     step context (methods counting epochs need it). RNG states are restored afterwards."""
-    from benchmark.step import LocalStepContext
-
     rng = ckpt.rng_state()
     try:
         probe = copy.deepcopy(method)
         gflops: dict[str, float] = {}
-        for stage in probe.stages:
-            if hasattr(probe, "on_stage_start"):
-                probe.on_stage_start(stage)
-            probe.train()
-            optimizers = probe.configure_optimizers(stage)
-            networks = {n: getattr(probe, n) for n in probe.networks_for(stage)}
-            ctx = LocalStepContext(optimizers, networks, device, cfg["train"].get("amp", "off"),
-                                   cfg["train"].get("grad_clip"), stage)
-            ctx.iteration, ctx.steps_per_epoch = 0, steps_per_epoch
+
+        @contextmanager
+        def counted(stage: str, optimizers: Mapping[str, Any]) -> Iterator[None]:
             counter = FlopCounterMode(display=False)
-            with counter, ctx.step_scope():
-                probe.train_step(dict(batch), ctx)
+            with counter:
+                yield
             gflops[stage] = counter.get_total_flops() / 1e9
-            if hasattr(probe, "on_stage_end"):
-                probe.on_stage_end(stage)
+
+        step_each_stage(probe, batch, device=device, amp=cfg["train"].get("amp", "off"),
+                        grad_clip=cfg["train"].get("grad_clip"), steps_per_epoch=steps_per_epoch,
+                        around_step=counted)
         del probe
     finally:
         ckpt.set_rng_state(rng)

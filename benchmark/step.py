@@ -15,14 +15,17 @@ broadcasts parameters at wrap time and buffers (e.g. BatchNorm statistics) at ev
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager, nullcontext
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+if TYPE_CHECKING:
+    from methods.base import Method
 
 AMP_MODES = ("off", "bf16", "fp16")
 
@@ -106,12 +109,15 @@ class LocalStepContext:
         opt.zero_grad(set_to_none=True)
 
     @contextmanager
-    def frozen(self, network: str) -> Iterator[None]:
+    def frozen(self, network: str | Iterable[Tensor]) -> Iterator[None]:
         """Run a network without accumulating gradients into its parameters (e.g. D in the G step).
 
-        ``network`` is a sub-network's attribute name (``"netD"``) or an optimizer's name (``"D"``: the
-        parameters that optimizer updates)."""
-        if network in self.networks:
+        ``network`` is a sub-network's attribute name (``"netD"``), an optimizer's name (``"D"``: the
+        parameters that optimizer updates) or the parameters themselves (part of a network, e.g. the global
+        generator pix2pixHD keeps fixed while its local enhancer trains)."""
+        if not isinstance(network, str):
+            candidates = list(network)
+        elif network in self.networks:
             candidates = list(self.networks[network].parameters())
         elif network in self.optimizers:
             candidates = [p for g in self.optimizers[network].param_groups for p in g["params"]]
@@ -144,6 +150,37 @@ class LocalStepContext:
         for name, s in self.scalers.items():
             if name in state:
                 s.load_state_dict(state[name])
+
+
+# -- the stage protocol ------------------------------------------------------------------------------------
+
+def open_stage(method: Method, stage: str) -> dict[str, torch.optim.Optimizer]:
+    """How every stage starts (the trainer, the FLOP count and the smoke test): the method's
+    ``on_stage_start`` hook, train mode, then the stage's optimizers."""
+    method.on_stage_start(stage)
+    method.train()
+    return method.configure_optimizers(stage)
+
+
+def step_each_stage(method: Method, batch: Mapping[str, Any], *, device: torch.device | str = "cpu",
+                    amp: str = "off", grad_clip: float | None = None, steps_per_epoch: int | None = None,
+                    around_step: Callable[[str, Mapping[str, torch.optim.Optimizer]],
+                                          AbstractContextManager] | None = None) -> dict[str, dict[str, float]]:
+    """Every stage of ``method`` in order, one ``train_step`` on ``batch`` each (iteration 0), as the trainer
+    runs a stage: :func:`open_stage`, a :class:`LocalStepContext` over the stage's networks, the step inside
+    its :meth:`~LocalStepContext.step_scope`, then ``on_stage_end``. ``around_step(stage, optimizers)``, if
+    given, is a context manager entered around each step (the FLOP counter; the smoke test's checks).
+    Returns each stage's logged losses."""
+    losses: dict[str, dict[str, float]] = {}
+    for stage in method.stages:
+        optimizers = open_stage(method, stage)
+        networks = {name: getattr(method, name) for name in method.networks_for(stage)}
+        ctx = LocalStepContext(optimizers, networks, device, amp, grad_clip, stage)
+        ctx.iteration, ctx.steps_per_epoch = 0, steps_per_epoch
+        with around_step(stage, optimizers) if around_step is not None else nullcontext(), ctx.step_scope():
+            losses[stage] = method.train_step(dict(batch), ctx)
+        method.on_stage_end(stage)
+    return losses
 
 
 def _all_reduce_mean(grads: list[Tensor]) -> None:

@@ -42,7 +42,9 @@ class StepContext(Protocol):
 
     def step(self, optimizer: str) -> None: ...
 
-    def frozen(self, network: str) -> AbstractContextManager: ...
+    def frozen(self, network: str | Iterable[Tensor]) -> AbstractContextManager:
+        """Parameters get no gradient inside: a sub-network's name, an optimizer's name or the parameters."""
+        ...
 
 
 class Method(nn.Module):
@@ -52,8 +54,10 @@ class Method(nn.Module):
     e.g. ``("netG", "netD")``; the trainer wraps each one in DDP separately) and implement
     ``configure_optimizers``, ``train_step`` and ``generate``. ``__init__(cfg, data)`` receives the
     whole resolved config (``cfg["model"]``, ``cfg["loss"]``, ``cfg["optimizer"]``, ...) and the dataset's
-    :class:`DataInfo`. Optional hooks: ``on_stage_start(stage)`` / ``on_stage_end(stage)`` (e.g. freezing a
-    network trained in an earlier stage), ``generate_samples(batch, k)`` (k images per label at once).
+    :class:`DataInfo`. Hooks the trainer always calls, no-ops here: :meth:`on_stage_start` /
+    :meth:`on_stage_end` (e.g. freezing a network trained in an earlier stage) and :meth:`finalize` (fit what
+    is fitted on the training set after training). Optional: ``generate_samples(batch, k)`` (k images per
+    label at once).
     """
 
     name: ClassVar[str]
@@ -82,6 +86,13 @@ class Method(nn.Module):
     def networks_for(self, stage: str) -> tuple[str, ...]:
         """The sub-networks trained in ``stage``."""
         return self.networks
+
+    def on_stage_start(self, stage: str) -> None:
+        """Called at the start of every stage, before :meth:`configure_optimizers`, also when training
+        resumes inside the stage (e.g. SLNP-GAN freezes its noise prior at the start of ``main``)."""
+
+    def on_stage_end(self, stage: str) -> None:
+        """Called when a stage has run all its iterations, after its final checkpoint and EMA weights."""
 
     def configure_optimizers(self, stage: str) -> dict[str, torch.optim.Optimizer]:
         raise NotImplementedError

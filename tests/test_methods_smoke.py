@@ -5,6 +5,8 @@ Parametrised over the METHODS registry, so a new method is smoke-tested without 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 import torch
 
@@ -12,7 +14,7 @@ from benchmark.config import load_config
 from benchmark.datasets import build_dataset
 from benchmark.pipeline import fixed_batch
 from benchmark.registry import METHODS
-from benchmark.step import LocalStepContext
+from benchmark.step import step_each_stage
 from benchmark.trainer import build_method
 
 SMALL = ["data.num_train=8", "data.num_val=4", "train.batch_size=2"]
@@ -38,23 +40,21 @@ def test_method_builds_trains_and_generates(name, synthetic_batch):
     assert cls.description, f"{name} needs a one-line description"
     torch.manual_seed(0)
     method = build_method(cfg, info)
-    for stage in method.stages:
-        if hasattr(method, "on_stage_start"):
-            method.on_stage_start(stage)
-        method.train()
-        optimizers = method.configure_optimizers(stage)
+
+    @contextmanager
+    def moves_every_optimizer(stage, optimizers):
         assert optimizers, f"{name}: stage {stage} has no optimizer"
-        nets = {n: getattr(method, n) for n in method.networks_for(stage)}
         before = {n: [p.detach().clone() for p in o.param_groups[0]["params"]] for n, o in optimizers.items()}
-        ctx = LocalStepContext(optimizers, nets, "cpu", stage=stage)
-        losses = method.train_step(batch, ctx)
-        assert losses and all(torch.isfinite(torch.tensor(float(v))) for v in losses.values()), losses
+        yield
         for opt_name, opt in optimizers.items():
             after = opt.param_groups[0]["params"]
             moved = any(not torch.equal(a.detach(), b) for a, b in zip(after, before[opt_name], strict=True))
             assert moved, f"{name}: optimizer {opt_name} did not change its parameters in stage {stage}"
-        if hasattr(method, "on_stage_end"):
-            method.on_stage_end(stage)
+
+    losses = step_each_stage(method, batch, around_step=moves_every_optimizer)   # the trainer's stage protocol
+    assert list(losses) == list(method.stages)
+    for stage, logged in losses.items():
+        assert logged and all(torch.isfinite(torch.tensor(float(v))) for v in logged.values()), (stage, logged)
     method.eval()
     out = method.generate(batch)
     assert out.shape == (2, 3, *info.image_size)

@@ -9,7 +9,25 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-PARAM_FREE_NORMS = ("batch", "instance", "syncbatch")
+#: the normalizations the methods build: BatchNorm, SyncBatchNorm (BatchNorm synchronised across DDP processes,
+#: plain BatchNorm in one process) and InstanceNorm
+NORMS = ("batch", "syncbatch", "instance")
+PARAM_FREE_NORMS = NORMS
+
+
+def make_norm(kind: str, num_features: int, *, affine: bool = True, kinds: tuple[str, ...] = NORMS) -> nn.Module:
+    """A 2-D normalization layer of ``kind`` (one of ``kinds``), with or without learned scale and shift.
+
+    InstanceNorm keeps no running statistics (PyTorch's default); both batch variants keep them, which the
+    official checkpoints store. ``kinds`` narrows what a method accepts (pix2pixHD: instance or batch).
+    """
+    if kind not in kinds:
+        raise ValueError(f"unknown norm {kind!r}; valid: {', '.join(kinds)}")
+    if kind == "batch":
+        return nn.BatchNorm2d(num_features, affine=affine)
+    if kind == "syncbatch":
+        return nn.SyncBatchNorm(num_features, affine=affine)
+    return nn.InstanceNorm2d(num_features, affine=affine)
 
 
 def make_param_free_norm(kind: str, num_features: int) -> nn.Module:
@@ -17,15 +35,11 @@ def make_param_free_norm(kind: str, num_features: int) -> nn.Module:
 
     ``syncbatch`` is :class:`torch.nn.SyncBatchNorm`: it synchronises statistics across processes under
     DDP (the paper's setting, 8 GPUs) and behaves as plain BatchNorm in a single process, so one config
-    serves both. Both batch variants keep running statistics, which the official checkpoints store.
+    serves both.
     """
-    if kind == "batch":
-        return nn.BatchNorm2d(num_features, affine=False)
-    if kind == "syncbatch":
-        return nn.SyncBatchNorm(num_features, affine=False)
-    if kind == "instance":
-        return nn.InstanceNorm2d(num_features, affine=False)
-    raise ValueError(f"unknown parameter-free norm {kind!r}; valid: {', '.join(PARAM_FREE_NORMS)}")
+    if kind not in PARAM_FREE_NORMS:
+        raise ValueError(f"unknown parameter-free norm {kind!r}; valid: {', '.join(PARAM_FREE_NORMS)}")
+    return make_norm(kind, num_features, affine=False)
 
 
 class SPADE(nn.Module):
