@@ -35,7 +35,7 @@ from benchmark import checkpoint as ckpt
 from benchmark.datasets.base import DataInfo
 from benchmark.io import atomic_write_text
 from benchmark.registry import METHODS
-from benchmark.step import LocalStepContext, NonFiniteLossError
+from benchmark.step import LocalStepContext, NonFiniteLossError, open_stage
 from methods.base import Method
 
 
@@ -354,10 +354,7 @@ class Trainer:
         """Run ``stage`` from iteration ``first``; return the iterations completed (``total`` unless the
         call's iteration budget ran out first)."""
         method = self.method
-        if hasattr(method, "on_stage_start"):
-            method.on_stage_start(stage)
-        method.train()
-        optimizers = method.configure_optimizers(stage)
+        optimizers = open_stage(method, stage)
         fn = lr_lambda(self.tcfg.get("lr_schedule", {}), total)
         schedulers = {n: torch.optim.lr_scheduler.LambdaLR(o, fn) for n, o in optimizers.items()}
         names = tuple(method.networks_for(stage))
@@ -444,8 +441,7 @@ class Trainer:
         self._save(stage, total, optimizers, schedulers, ctx, ema)
         if ema is not None:
             self.apply_ema(ema)
-        if hasattr(self.method, "on_stage_end"):
-            self.method.on_stage_end(stage)
+        self.method.on_stage_end(stage)
 
     def _finalize(self, stage: str) -> None:
         """Let the method fit what it fits after training (pix2pixHD's feature clusters), then re-save the
