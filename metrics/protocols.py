@@ -26,6 +26,8 @@ PROTOCOL_CONFIG_DIR = protocol_config_dir()  # configs/protocols/ of the checkou
 RESIZE_FILTERS = ("bicubic", "bilinear", "nearest")
 FID_EXTRACTORS = ("inception-v3-compat",)
 FALLBACK_EXTRACTORS = ("fd-seg",)
+#: datasets whose default protocol is not found by the suffix rule of :func:`default_protocol`
+DEFAULT_PROTOCOLS = {"synthetic": "synthetic-v1", "folder": "folder-trained-deeplabv3-cpu"}
 
 
 @dataclass(frozen=True)
@@ -147,10 +149,12 @@ def default_protocol(dataset_name: str) -> str:
 
     The papers' protocol (``<dataset>-spade-legacy``) where registered, else mmseg's DeepLabV3
     (``<dataset>-mmseg-deeplabv3``), else a segmenter SISBench trains (``<dataset>-trained-deeplabv3``);
-    the embedded dataset uses ``synthetic-v1``.
+    the embedded dataset uses ``synthetic-v1`` and a custom ``folder`` dataset the CPU-sized trained
+    segmenter (``folder-trained-deeplabv3-cpu``: minutes on a laptop; ``--protocol folder-trained-deeplabv3``
+    is the full one for GPUs).
     """
-    if dataset_name == "synthetic":
-        return "synthetic-v1"
+    if dataset_name in DEFAULT_PROTOCOLS:
+        return DEFAULT_PROTOCOLS[dataset_name]
     for suffix in ("spade-legacy", "mmseg-deeplabv3", "trained-deeplabv3"):
         if f"{dataset_name}-{suffix}" in PROTOCOLS:
             return f"{dataset_name}-{suffix}"

@@ -72,7 +72,7 @@ def test_default_protocols():
     assert default_protocol("coco_stuff") == "coco_stuff-spade-legacy"
     assert default_protocol("cityscapes") == "cityscapes-spade-legacy"
     assert default_protocol("celebamask_hq") == "celebamask_hq-trained-deeplabv3"
-    assert default_protocol("folder") == "folder-trained-deeplabv3"
+    assert default_protocol("folder") == "folder-trained-deeplabv3-cpu"
     with pytest.raises(ValueError, match="no protocol"):
         default_protocol("no_such_dataset")
     with pytest.raises(RegistryError, match="unknown protocol"):

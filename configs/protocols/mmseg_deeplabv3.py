@@ -1,5 +1,6 @@
 # `<dataset>-mmseg-deeplabv3`: mmsegmentation's DeepLabV3 R101-D8 model-zoo checkpoints (run by the
 # built-in re-implementation, no mmcv needed) + FID (inception-v3-compat) against the val set.
+# Offline without Inception weights FID/KID/PR fall back to FD-seg (as synthetic-v1).
 # A newer protocol than the papers': consistent, but not the papers' segmenters. mIoU averages over the
 # classes present in ground truth or prediction, as mmseg's IoUMetric (np.nanmean over IoU = I / U).
 _metrics = ("segmentation", "fid", "kid", "precision_recall", "texture")
@@ -18,6 +19,7 @@ protocols = [
         label_mapping="coco_stuff_182_to_171",
         metrics=_metrics,
         reference_split="val",
+        fallback_extractor="fd-seg",
     ),
     dict(
         id="ade20k-mmseg-deeplabv3",
@@ -32,6 +34,7 @@ protocols = [
         label_mapping="ade20k_150",
         metrics=_metrics,
         reference_split="val",
+        fallback_extractor="fd-seg",
     ),
     dict(
         id="ade20k_outdoor-mmseg-deeplabv3",
@@ -46,6 +49,7 @@ protocols = [
         label_mapping="ade20k_150",
         metrics=_metrics,
         reference_split="val",
+        fallback_extractor="fd-seg",
     ),
     dict(
         id="cityscapes-mmseg-deeplabv3",
@@ -60,5 +64,6 @@ protocols = [
         label_mapping="cityscapes_35_to_19",
         metrics=_metrics,
         reference_split="val",
+        fallback_extractor="fd-seg",
     ),
 ]

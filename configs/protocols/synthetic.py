@@ -7,8 +7,8 @@ protocols = [
         version=2,
         dataset="synthetic",
         description="synthetic: SISBench's shipped DeepLabV3 (mIoU, accu, FD-seg) + FID/KID/PR where Inception "
-                    "weights are present + LPIPS diversity of multimodal methods + texture and checkerboard against the "
-                    "real images",
+                    "weights are present + LPIPS diversity of multimodal methods + texture and checkerboard "
+                    "against the real images",
         split="val",
         resolution=(64, 64),
         num_images=None,

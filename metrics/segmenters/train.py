@@ -83,6 +83,9 @@ class SegmenterTraining:
     weight_decay: float = 1e-4
     aux_weight: float = 0.4
     seed: int = 0
+    #: train on random ``crop`` x ``crop`` windows of the training images (None: the images as loaded);
+    #: evaluation always sees whole images (the network is fully convolutional)
+    crop: int | None = None
 
     def model_config(self, num_classes: int) -> DeepLabV3Config:
         if self.output_stride not in (4, 8):
@@ -94,7 +97,26 @@ class SegmenterTraining:
             aux_head=self.aux_weight > 0, aux_channels=self.aux_channels)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        # ``crop`` is left out at None: segmenters trained before the option keep their folder (hash)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()
+                if not (k == "crop" and v is None)}
+
+
+#: below this real-image val mIoU (percent) a segmenter is too weak to rank methods: it gets most of an
+#: average class wrong on the real photos themselves, so a method's mIoU mostly measures the segmenter's
+#: mistakes (the papers' segmenters score 60-80 on real images; SISBench's synthetic-v1 one 82.6)
+WEAK_ORACLE_MIOU = 50.0
+#: file beside the segmenter folders that says which segmenter a protocol uses for a dataset
+CHOICE_SUFFIX = ".current.json"
+
+
+def oracle_warning(val_miou: float) -> str | None:
+    """One sentence when a segmenter's real-image val mIoU (a fraction) is too weak to rank methods."""
+    if 100 * val_miou >= WEAK_ORACLE_MIOU:
+        return None
+    return (f"warning: this segmenter scores {100 * val_miou:.1f} mIoU on the real validation images, below "
+            f"{WEAK_ORACLE_MIOU:.0f}, so differences between methods mostly measure its own mistakes and do not "
+            f"rank them; train it longer (--iters) or on more images before comparing methods")
 
 
 def _hash_json(obj: Any) -> str:
@@ -125,6 +147,22 @@ def evaluate_segmenter(segmenter: DeepLabV3Segmenter, dataset: Dataset, *, ignor
     return cm.compute()
 
 
+def effective_batch_size(training: SegmenterTraining, num_images: int) -> int:
+    """The batch a segmenter trains with: the configured one, capped at the training split's size."""
+    return max(1, min(training.batch_size, num_images))
+
+
+def random_crop(images: torch.Tensor, labels: torch.Tensor, size: int,
+                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """One random ``size`` x ``size`` window of a batch (the same for every image; a side shorter than
+    ``size`` is kept whole)."""
+    h, w = images.shape[-2:]
+    ch, cw = min(size, h), min(size, w)
+    top = int(torch.randint(0, h - ch + 1, (1,), generator=generator))
+    left = int(torch.randint(0, w - cw + 1, (1,), generator=generator))
+    return images[..., top:top + ch, left:left + cw], labels[..., top:top + ch, left:left + cw]
+
+
 def fit_segmenter(train_set: Dataset, num_classes: int, ignore_index: int | None, training: SegmenterTraining,
                   *, device: torch.device | str = "cpu", log_every: int = 0,
                   progress: bool = False) -> DeepLabV3Segmenter:
@@ -142,10 +180,12 @@ def fit_segmenter(train_set: Dataset, num_classes: int, ignore_index: int | None
         opt = torch.optim.SGD(params, lr=training.lr, momentum=0.9, weight_decay=training.weight_decay)
     else:
         raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {training.optimizer!r}")
-    loader = DataLoader(train_set, batch_size=training.batch_size, shuffle=True, drop_last=True, num_workers=0,
+    if len(train_set) == 0:
+        raise ValueError("the training split holds no images to train a segmenter on")
+    batch_size = effective_batch_size(training, len(train_set))
+    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True, num_workers=0,
                         generator=torch.Generator().manual_seed(training.seed))
-    if len(loader) == 0:
-        raise ValueError(f"{len(train_set)} training images are fewer than one batch of {training.batch_size}")
+    crop_rng = torch.Generator().manual_seed(training.seed + 1)
     it, epoch = 0, 0
     ignore = IGNORE_INDEX if ignore_index is None else ignore_index
     bar = tqdm(total=training.iters, desc="train segmenter", unit="it", file=sys.stderr, disable=not progress)
@@ -157,8 +197,11 @@ def fit_segmenter(train_set: Dataset, num_classes: int, ignore_index: int | None
                 break
             for group in opt.param_groups:
                 group["lr"] = _poly_lr(training.lr, it, training.iters)
-            x = segmenter.preprocess(batch["image"].to(device))
-            y = batch["label"].to(device)
+            images, labels = batch["image"], batch["label"]
+            if training.crop is not None:
+                images, labels = random_crop(images, labels, training.crop, crop_rng)
+            x = segmenter.preprocess(images.to(device))
+            y = labels.to(device)
             main, aux = model.forward_train(x)
             loss = F.cross_entropy(F.interpolate(main, size=y.shape[1:], mode="bilinear", align_corners=False),
                                    y, ignore_index=ignore)
@@ -202,7 +245,8 @@ def train_segmenter(data_cfg: Mapping[str, Any], out_dir: str | os.PathLike, *,
             return weights
     info = dataset_info(data_cfg)
     start = time.time()
-    segmenter = fit_segmenter(build_dataset(data_cfg, "train"), info.num_classes, info.ignore_index, training,
+    train_set = build_dataset(data_cfg, "train")
+    segmenter = fit_segmenter(train_set, info.num_classes, info.ignore_index, training,
                               device=device, log_every=log_every, progress=progress)
     seconds = time.time() - start
     val_split = "val"  # never the evaluation's test split (CelebAMask-HQ): the record is a val score
@@ -216,7 +260,10 @@ def train_segmenter(data_cfg: Mapping[str, Any], out_dir: str | os.PathLike, *,
         "dataset": info.name, "data_cfg": dict(data_cfg), "training": training.to_dict(),
         "model": segmenter.cfg.to_dict(), "sha256": sha256_file(weights), "val_split": val_split,
         "val_mIoU": scores["mIoU"], "val_accu": scores["accu"], "val_per_class_iou": scores["per_class_iou"],
-        "train_seconds": round(seconds, 1), "device": str(device), "torch": torch.__version__})
+        "train_seconds": round(seconds, 1), "device": str(device), "torch": torch.__version__,
+        "train_images": len(train_set), "batch_size_used": effective_batch_size(training, len(train_set)),
+        "oracle": {"val_mIoU": scores["mIoU"], "weak_below_mIoU": WEAK_ORACLE_MIOU / 100,
+                   "too_weak_to_rank": 100 * scores["mIoU"] < WEAK_ORACLE_MIOU}})
     return weights
 
 
@@ -345,20 +392,43 @@ def protocol_training(spec: SegmenterSpec) -> tuple[SegmenterTraining, bool]:
     return SegmenterTraining(**options), auto_train
 
 
+def choice_path(out_dir: str | os.PathLike, data_cfg: Mapping[str, Any], training: SegmenterTraining) -> Path:
+    """The file that says which segmenter a protocol (its default ``training``) uses for ``data_cfg``: written
+    by ``segmenter train`` (whatever its --iters/--batch-size/--crop), read by evaluation."""
+    return Path(out_dir) / (segmenter_dir(out_dir, data_cfg, training).name + CHOICE_SUFFIX)
+
+
 def train_for_protocol(protocol: Any, data_cfg: Mapping[str, Any], *, cache_dir: str | os.PathLike,
-                       device: torch.device | str = "cpu", log_every: int = 0, progress: bool = False) -> Path:
+                       device: torch.device | str = "cpu", log_every: int = 0, progress: bool = False,
+                       iters: int | None = None, batch_size: int | None = None, crop: int | None = None) -> Path:
     """Train (or reuse) the segmenter a ``trained`` protocol evaluates with, where evaluation looks for it
     (``<cache_dir>/segmenters/``); ``protocol`` is a protocol id or instance. What ``segmenter train`` runs.
-    For a protocol whose network ships with SISBench this trains a copy (compare it with
+
+    ``iters``, ``batch_size``, ``crop`` replace the protocol's settings (``segmenter train --iters
+    --batch-size --crop``); the network trained with them becomes the one evaluation uses for this protocol
+    and data (:func:`choice_path`; its sha256 goes into every record, so rows scored with another segmenter
+    never merge). For a protocol whose network ships with SISBench this trains a copy (compare it with
     :func:`compare_with_shipped`); evaluation keeps using the shipped file."""
     from metrics.protocols import get_protocol
 
     protocol = get_protocol(protocol)
     if protocol.segmenter is None or protocol.segmenter.kind != "trained":
         raise ValueError(f"protocol {protocol.id} does not use a segmenter SISBench trains")
-    training, _ = protocol_training(protocol.segmenter)
-    return train_segmenter(data_cfg, Path(cache_dir) / "segmenters", training=training, device=device,
-                           log_every=log_every, progress=progress)
+    default, _ = protocol_training(protocol.segmenter)
+    given = {k: v for k, v in (("iters", iters), ("batch_size", batch_size), ("crop", crop)) if v is not None}
+    for key, value in given.items():
+        if int(value) < 1:
+            raise ValueError(f"--{key.replace('_', '-')} must be a positive whole number, got {value}")
+    training = SegmenterTraining(**{**asdict(default), **given})
+    out_dir = Path(cache_dir) / "segmenters"
+    weights = train_segmenter(data_cfg, out_dir, training=training, device=device, log_every=log_every,
+                              progress=progress)
+    if not (protocol.segmenter.checkpoint or "").startswith(BUILTIN_PREFIX):
+        atomic_write_json(choice_path(out_dir, data_cfg, default), {
+            "protocol": protocol.id, "protocol_version": protocol.version, "weights": str(weights),
+            "sha256": sha256_file(weights), "training": training.to_dict(),
+            "chosen_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    return weights
 
 
 def shipped_checkpoint(protocol: Any) -> Path | None:
@@ -400,6 +470,11 @@ def build_trained_segmenter(spec: SegmenterSpec, *, num_classes: int, data_cfg: 
                                      "--segmenter-checkpoint PATH")
         out_dir = Path(cache_dir) / "segmenters"
         source = segmenter_dir(out_dir, data_cfg, training) / WEIGHTS_FILE
+        chosen = choice_path(out_dir, data_cfg, training)
+        if chosen.is_file():  # `segmenter train` with its own --iters/--batch-size/--crop
+            picked = Path(json.loads(chosen.read_text()).get("weights", ""))
+            if picked.is_file():
+                source = picked
         if not source.is_file():
             if not auto_train:
                 name = data_cfg.get("type")
