@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from itertools import product
 from pathlib import Path
 from typing import Any
 
 from benchmark import evaluation
+from benchmark.user_error import UserError
 
 DEFAULT_OUT = Path("results")
 
 
-class CLIError(Exception):
+class CLIError(UserError):
     """A user error: printed as one sentence, exit status 2."""
 
 
@@ -60,7 +58,8 @@ def _data_config(args: argparse.Namespace, root: Path | None) -> dict:
 
 #: options that must be whole numbers >= 1 (flag -> attribute); checked before any command runs
 POSITIVE_OPTIONS = {"--iters": "iters", "--stop-after": "stop_after", "--num-images": "num_images",
-                    "--eval-every": "eval_every", "--num-samples": "num_samples"}
+                    "--eval-every": "eval_every", "--num-samples": "num_samples",
+                    "--jobs": "jobs"}
 
 
 def _check_counts(args: argparse.Namespace) -> None:
@@ -114,6 +113,10 @@ def _config(args: argparse.Namespace, method: str, *, seed: int | None = None, e
                 stage["iters"] = min(stage["iters"], args.iters)
     if "budget" not in cfg:  # the training budget is part of every config (and its hash); none by default
         cfg["budget"] = None
+    from benchmark.validate import check_config
+
+    # every --set type, the schedule, --amp and --device, before anything is built or written
+    check_config(cfg, device=getattr(args, "device", None))
     return cfg
 
 
@@ -200,79 +203,14 @@ def _sweep_args(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
     return sweeps
 
 
-def _has_key(cfg: Any, key: str) -> bool:
-    node = cfg
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True
+def _plan_request(args: argparse.Namespace, names: list[str], seeds: list[int] | None,
+                  sweeps: list[tuple[str, list[str]]], budget: Any = None) -> Any:
+    """What ``run`` asks for as :class:`benchmark.experiment.plan.PlanRequest` (configs resolve like ``train``'s)."""
+    from benchmark.experiment.plan import PlanRequest
 
-
-@dataclass
-class _Planned:
-    """One run of a ``run`` command: a method at one seed and one combination of swept values."""
-
-    method: str
-    cfg: Any
-    sweep: dict[str, Any] = field(default_factory=dict)
-    budget: dict[str, Any] | None = None
-    gflops: dict[str, float] | None = None
-
-    @property
-    def seed(self) -> int:
-        return int(self.cfg.get("seed", 0))
-
-    def label(self, show_seed: bool) -> str:
-        parts = [self.method, *(f"{k}={v}" for k, v in self.sweep.items())]
-        if show_seed:
-            parts.append(f"seed {self.seed}")
-        return " ".join(parts)
-
-
-def _plan(args: argparse.Namespace, names: list[str], seeds: list[int] | None,
-          sweeps: list[tuple[str, list[str]]]) -> list[_Planned]:
-    """Every (method, sweep values, seed) run, each config resolved and checked before anything trains."""
-    from benchmark.compute import stage_iterations
-    from benchmark.config import parse_override
-
-    plan = []
-    for name in names:
-        base = _config(args, name)
-        for key, _ in sweeps:
-            if not _has_key(base.to_dict(), key):
-                raise CLIError(f"--sweep {key}: the {name} config has no key {key!r}; see `python -m benchmark "
-                               f"config --method {name}` for its keys")
-        for combo in product(*[values for _, values in sweeps]):
-            extra = [f"{key}={value}" for (key, _), value in zip(sweeps, combo, strict=True)]
-            sweep = dict(parse_override(e) for e in extra)
-            for seed in seeds or [None]:
-                cfg = _config(args, name, seed=seed, extra=extra)
-                cfg["run"] = {"sweep": sweep}  # the ``run`` section stays out of the config hash
-                stage_iterations(cfg)  # a schedule that trains nothing is refused now, not after other runs
-                plan.append(_Planned(name, cfg, sweep))
-    return plan
-
-
-def _apply_budget(plan: list[_Planned], budget: Any, device: str | None) -> None:
-    """Give every planned run the same budget (TFLOPs budgets measure each config's GFLOPs first)."""
-    from benchmark import pipeline
-    from benchmark.compute import apply_budget, measure_config
-    from benchmark.trainer import pick_device
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    dev = pick_device(device, pipeline.DistInfo())
-    shown = set()
-    for p in plan:
-        if budget.kind == "tflops":
-            p.gflops = measure_config(p.cfg, pipeline.checked_dataset(p.cfg["data"], "train", train=True), dev)
-        p.budget = apply_budget(p.cfg, budget, gflops=p.gflops, world_size=world)
-        line = " + ".join(f"{s} {n}" for s, n in p.budget["iterations"].items())
-        spent = f"{p.budget['images']} images" + (f", {p.budget['tflops']:.4g} TFLOPs" if p.gflops else "")
-        text = f"[budget {budget}] {p.label(False)}: {line} iterations ({spent})"
-        if text not in shown:
-            shown.add(text)
-            print(text)
+    return PlanRequest(methods=names, dataset=args.dataset, seeds=seeds, sweeps=sweeps, budget=budget,
+                       resolve=lambda name, seed, extra: _config(args, name, seed=seed, extra=extra),
+                       show_seed=seeds is not None and len(seeds) > 1, device=args.device, check=False)
 
 
 def _add_common(p: argparse.ArgumentParser, *, method: bool = True, methods: bool = False) -> None:
@@ -400,9 +338,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchmark import pipeline, runs
     from benchmark.compute import Budget
-    from benchmark.curve import CurveSpec
+    from benchmark.experiment.collect import collect
+    from benchmark.experiment.execute import FAILED, PENDING
+    from benchmark.experiment.executors import get_executor
+    from benchmark.experiment.plan import RunOptions, format_plan, make_plan
 
     names = _methods_arg(args.methods)
     seeds = _seeds_arg(args)
@@ -410,58 +350,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     budget = Budget.parse(args.budget) if args.budget else None
     if budget is not None and args.iters is not None:
         raise CLIError("--budget and --iters both set how long to train; give one of them")
-    plan = _plan(args, names, seeds, sweeps)  # every config resolves before anything trains
-    first = plan[0].cfg
-    for p in plan:  # every dataset split is readable before anything trains
-        pipeline.checked_dataset(p.cfg["data"], "train", train=True)
-    if budget is not None:
-        _apply_budget(plan, budget, args.device)
-    pid = evaluation.protocol_id(args.dataset, args.protocol)
-    curves = {p.seed: CurveSpec(args.eval_every, pid, _eval_options(args, p.seed)) for p in plan} \
-        if args.eval_every else {}
-    for p in plan:  # a finished run that cannot give the asked-for curve is named before anything trains
-        pipeline.check_run(args.out, p.cfg, curves.get(p.seed))
-    eval_seed = seeds[0] if seeds else None
-    # ... and the protocol can score it (a segmenter the protocol trains itself is trained now)
-    ready = evaluation.preflight(first["data"], args.dataset, protocol=args.protocol,
-                                 **_eval_options(args, eval_seed))
-    if ready["fallback"]:
-        print(f"[{ready['protocol']}] no FID: {ready['fallback']['reason']} -> reporting FD-seg instead")
-    show_seed = seeds is not None and len(seeds) > 1
+    if args.jobs is not None and args.executor == "inline":
+        raise CLIError(f"--jobs {args.jobs} runs several runs at once: give it with --executor local (inline "
+                       f"runs one at a time)")
+    executor = get_executor(args.executor, **{k: v for k, v in vars(args).items() if k != "func"})
+    options = RunOptions(out=args.out, protocol=evaluation.protocol_id(args.dataset, args.protocol),
+                         device=args.device, num_images=args.num_images,
+                         inception_weights=args.inception_weights, segmenter_checkpoint=args.segmenter_checkpoint,
+                         lpips_weights=args.lpips_weights, progress=not args.no_progress,
+                         threads=executor.threads_per_run(),
+                         curve={"every": args.eval_every} if args.eval_every else None, argv=list(sys.argv),
+                         executor=executor.describe(), seed=seeds[0] if seeds else None, wait=not args.no_wait)
+    # every check that can refuse the command happens here, before anything trains or is written
+    plan = make_plan(_plan_request(args, names, seeds, sweeps, budget), options)
+    if args.dry_run:
+        print(format_plan(plan))
+        return 0
+    executor.check(plan, options)
     if len(plan) > 1:
-        print(f"[run] {len(plan)} runs: " + "; ".join(p.label(show_seed) for p in plan))
-    for p in plan:
-        name, cfg, t0 = p.label(show_seed), p.cfg, time.time()
-        outcome = pipeline.train_run(cfg, args.out, resume=None, device=args.device, argv=sys.argv,
-                                     progress=not args.no_progress, curve=curves.get(p.seed), gflops=p.gflops,
-                                     budget=p.budget, sweep=p.sweep)
-        if outcome.reused:
-            print(f"[{name}] reusing the finished run {outcome.run_dir}")
-        else:
-            manifest = runs.read_manifest(outcome.run_dir)
-            cost, curve = manifest.get("compute") or {}, manifest.get("curve") or {}
-            scored = f" + {curve['eval_s']:.1f} s scoring the learning curve" if curve.get("eval_s") else ""
-            print(f"[{name}] trained in {cost.get('train_s', outcome.seconds):.1f} s{scored} "
-                  f"({cost.get('iterations')} iterations, {cost.get('images_seen')} images, "
-                  f"{cost.get('gflops_per_iter', 0):.3g} GFLOPs/iteration) -> {outcome.run_dir}")
-        images = outcome.run_dir / "images"
-        if not images.is_dir():
-            method, cfg_run, _ = pipeline.load_trained(outcome.run_dir, args.device)
-            n = pipeline.generate_split(method, cfg_run, images, num_images=args.num_images,
-                                        progress=not args.no_progress)
-            runs.update_manifest(outcome.run_dir, generated_images=n)
-            print(f"[{name}] generated {n} images -> {images}")
-        target = evaluation.metrics_path(outcome.run_dir, args.dataset, pid)
-        if target.is_file() and outcome.reused and evaluation.record_is_current(target, pid):
-            print(f"[{name}] reusing {target}")
-        else:
-            record = evaluation.evaluate_run(outcome.run_dir, protocol=pid, **_eval_options(args, p.seed))
-            print(f"[{name}] {evaluation.format_record(record)}")
-        print(f"[{name}] done in {time.time() - t0:.1f} s")
-    oracle = evaluation.evaluate_oracle(args.out, first["data"], args.dataset, protocol=args.protocol,
-                                        **_eval_options(args, eval_seed))
-    print(f"[oracle] {evaluation.format_record(oracle)}")
-    _report(args.out, args.dataset)
+        print(f"[run] {len(plan)} runs: " + "; ".join(p.label for p in plan))
+    results = executor.run(plan, options)
+    collect(args.out, args.dataset, options, plan)
+    failed = [r for r in results if r.status == FAILED]
+    pending = [r for r in results if r.status == PENDING]
+    for r in pending:
+        print(f"[{r.label}] pending ({r.run_id}): {r.message}")
+    for r in failed:
+        print(f"[{r.label}] failed ({r.run_id}): {r.message}" + (f" (log: {r.log})" if r.log else ""),
+              file=sys.stderr)
+    if failed:
+        print(f"error: {len(failed)} of {len(results)} runs failed ({', '.join(r.label for r in failed)}); "
+              f"see each run's log above", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -473,15 +393,9 @@ def _eval_options(args: argparse.Namespace, seed: int | None = None) -> dict:
 
 
 def _report(out: Path, dataset: str | None) -> None:
-    from benchmark.report import build_report, write_dataset_table
+    from benchmark.experiment.collect import report
 
-    if dataset is not None:
-        for path in write_dataset_table(out, dataset):
-            if path.suffix == ".md":
-                print(path.read_text())
-    summary = build_report(out)
-    for line in summary.lines():
-        print(line)
+    report(out, dataset)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -490,13 +404,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     _check_name("DATASETS", args.dataset)
     options = _eval_options(args)
+    if args.name and not args.images:
+        raise CLIError("--name names a folder of external images; give it with --images DIR")
     if args.images:
-        data_cfg = _data_config(args, args.data_root)
-        record, path = evaluation.evaluate_folder(args.images, data_cfg, args.dataset, protocol=args.protocol,
-                                                  **options)
-        print(evaluation.format_record(record))
-        print(f"wrote {path}")
-        return 0
+        return _evaluate_images(args, options)
     source = Path(args.checkpoint or args.official_checkpoint)
     method = None  # built here from a weights file (official or ours); else the run's own, loaded when needed
     if args.checkpoint and (source / "config.json").is_file():
@@ -544,6 +455,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                             **options)
         print(evaluation.format_record(oracle))
     return 0
+
+
+def _evaluate_images(args: argparse.Namespace, options: dict) -> int:
+    """``evaluate --images DIR [--name NAME]``: a folder of images made elsewhere, under the dataset's protocol;
+    with --name a run of its own (a row of the tables and the report), else a record beside the folder."""
+    data_cfg = _data_config(args, args.data_root)
+    if args.name:
+        record, path = evaluation.evaluate_external(args.images, data_cfg, args.dataset, args.name, args.out,
+                                                    protocol=args.protocol, preset=args.preset, **options)
+        print(evaluation.format_record(record))
+        print(f"wrote {path} (external images from {args.images}, seed {_runs_seed(path)}); "
+              f"`python -m benchmark report --out {args.out}` shows them beside the trained methods")
+        return 0
+    record, path = evaluation.evaluate_folder(args.images, data_cfg, args.dataset, protocol=args.protocol, **options)
+    print(evaluation.format_record(record))
+    print(f"wrote {path} (no table reads it: add --name NAME to file the folder as a run of its own)")
+    return 0
+
+
+def _runs_seed(metrics_file: Path) -> object:
+    from benchmark import runs
+
+    return runs.read_manifest(metrics_file.parent).get("seed")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -654,6 +588,27 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
                    help="local LPIPS backbone weights (torchvision's alexnet-owt-7be5be79.pth) for LPIPS diversity")
 
 
+def _add_slurm_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``run --executor slurm`` (benchmark.experiment.executors.slurm)."""
+    g = p.add_argument_group("--executor slurm", "one SLURM job array per command, one run per task (submitit)")
+    g.add_argument("--partition", default=None, help="the SLURM partition (default: the cluster's default one)")
+    g.add_argument("--gpus-per-run", type=int, default=0, metavar="N",
+                   help="GPUs per run (default 0); a run on N > 1 GPUs is one DDP job of N tasks")
+    g.add_argument("--cpus-per-run", type=int, default=1, metavar="N",
+                   help="CPU cores per run (default 1), divided between its tasks; a CPU run trains with as many "
+                        "threads, recorded in its run id")
+    g.add_argument("--mem-per-run", type=float, default=None, metavar="GB",
+                   help="memory per run in GB (default: the partition's default)")
+    g.add_argument("--time-limit", type=int, default=60, metavar="MIN",
+                   help="time limit per job in minutes (default 60); a run that reaches it checkpoints, is "
+                        "requeued and resumes where it stopped")
+    g.add_argument("--array-parallelism", type=int, default=None, metavar="N",
+                   help="at most N tasks of the array at once (default: all)")
+    g.add_argument("--sbatch", action="append", default=None, metavar="KEY=VALUE",
+                   help="any other sbatch parameter, passed through (repeatable), e.g. --sbatch account=vision "
+                        "--sbatch qos=high; KEY alone for a flag such as exclusive")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmark",
                                      description="SISBench: train, generate and evaluate semantic image "
@@ -709,17 +664,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--amp", choices=("off", "bf16", "fp16"), default=None)
     p.add_argument("--num-images", type=int, default=None, help="evaluation images (default: the whole split)")
     _add_eval_options(p)
+    p.add_argument("--executor", default="inline", choices=("inline", "local", "slurm"),
+                   help="where the runs execute: inline (default: one after the other in this process), local "
+                        "(--jobs N at once, each in its own process, CPU threads divided between them), slurm "
+                        "(a SLURM job array through submitit)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="with --executor local: runs at once (default 1); each trains with cpus // N threads, "
+                        "recorded in its run id")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (method, seed, sweep, preset, run id, state, iterations) after every "
+                        "check, and exit without training or writing anything")
+    p.add_argument("--no-wait", action="store_true",
+                   help="do not wait: with slurm, submit, print the job ids and return; here, leave a run "
+                        "another process is training to it and list it as pending")
+    _add_slurm_options(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("evaluate", help="score generated images, a run or an official checkpoint under a protocol")
     _add_common(p, method=False)
     p.add_argument("--method", default=None, help="the method a checkpoint file belongs to")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--images", type=Path, help="a folder of generated <stem>.png for the evaluation split")
+    src.add_argument("--images", type=Path, metavar="DIR",
+                     help="a folder of images made elsewhere, one <stem>.png per label map of the evaluation split "
+                          "(the label map's file name); with --name it becomes a run of its own, "
+                          "<out>/runs/<dataset>/<NAME>/ext-<sha>/, shown in the tables and the report; without "
+                          "--name the record is written beside the folder as DIR.metrics.<protocol>.json, which no "
+                          "table reads")
     src.add_argument("--checkpoint", type=Path, help="a run directory (or a .safetensors file with --method)")
     src.add_argument("--official-checkpoint", type=Path, help="an official latest_net_G.pth (with --method)")
     p.add_argument("--num-images", type=int, default=None, help="evaluate the first N images (recorded)")
     p.add_argument("--oracle", action="store_true", help="also score the real images (the oracle row)")
+    p.add_argument("--name", default=None,
+                   help="with --images: the row name of the folder (e.g. pix2pixhd-official); several folders "
+                        "under one name are its seeds (--seed numbers them, default: in the order filed)")
     _add_eval_options(p)
     p.set_defaults(func=cmd_evaluate)
 
@@ -789,10 +766,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _check_counts(args)
         return int(args.func(args) or 0)
-    except CLIError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except USER_ERRORS as exc:
+    except (UserError, *USER_ERRORS) as exc:  # CLIError, ConfigError, RunError, ... and a few library errors
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

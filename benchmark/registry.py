@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Generic, TypeVar
 
+from benchmark.user_error import UserError
+
 T = TypeVar("T")
 
 
-class RegistryError(ValueError):
+class RegistryError(UserError, ValueError):
     """A plugin could not be registered or looked up."""
 
 

@@ -35,13 +35,14 @@ from mmengine.config import Config
 from benchmark import checkpoint as ckpt
 from benchmark.config import config_hash, dump_config, to_plain
 from benchmark.io import atomic_write_json
+from benchmark.user_error import UserError
 
 MANIFEST = "manifest.json"
 PACKAGES = ("torch", "torchvision", "timm", "torch-fidelity", "mmengine", "numpy", "pandas", "pillow",
             "safetensors", "mmsegmentation", "mmcv")
 
 
-class RunError(RuntimeError):
+class RunError(UserError, RuntimeError):
     """A run cannot start, continue or be reused as asked; the message names the cause and the fix."""
 
 

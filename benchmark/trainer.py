@@ -36,10 +36,11 @@ from benchmark.datasets.base import DataInfo
 from benchmark.io import atomic_write_text
 from benchmark.registry import METHODS
 from benchmark.step import LocalStepContext, NonFiniteLossError, open_stage
+from benchmark.user_error import UserError
 from methods.base import Method
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError, RuntimeError):
     """Training stopped; the message says why and what is intact."""
 
 
@@ -57,13 +58,44 @@ class DistInfo:
 
 
 def init_distributed(device: str | None = None) -> DistInfo:
-    """Join the process group when launched by ``torchrun`` (gloo on CPU, nccl on GPU)."""
+    """Join the process group when launched by ``torchrun``, or as a SLURM job of several tasks under submitit
+    (rank, world size and local rank from the job environment, the master on the job's first node, a port
+    derived from the job id); gloo on CPU, nccl on GPU."""
+    if os.environ.get("SUBMITIT_EXECUTOR") == "slurm" and "RANK" not in os.environ and \
+            int(os.environ.get("SLURM_NTASKS", "1")) > 1:
+        import submitit
+
+        env = submitit.JobEnvironment()
+        os.environ.setdefault("MASTER_ADDR", env.hostnames[0])
+        os.environ.setdefault("MASTER_PORT", str(20000 + int(env.raw_job_id) % 20000))
+        os.environ.update(RANK=str(env.global_rank), WORLD_SIZE=str(env.num_tasks), LOCAL_RANK=str(env.local_rank))
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) < 2:
         return DistInfo()
     if not dist.is_initialized():
         use_cuda = torch.cuda.is_available() and device != "cpu"
         dist.init_process_group("nccl" if use_cuda else "gloo")
     return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+
+
+# -- stopping on request (a scheduler's signal) -------------------------------------------------------
+
+class TrainingPreempted(BaseException):
+    """Training stopped on request (:func:`request_stop`) after writing a checkpoint; resuming the run continues
+    exactly where it stopped. A ``BaseException``, like ``KeyboardInterrupt``: code that turns a run's errors
+    into failed results lets it through."""
+
+
+_STOP = {"requested": False, "loops": 0}
+
+
+def request_stop() -> bool:
+    """Ask the training loop running in this process to checkpoint after its current iteration and raise
+    :class:`TrainingPreempted` (safe to call from a signal handler). Returns False, and asks nothing, when no
+    training loop runs here (there is nothing to checkpoint)."""
+    if _STOP["loops"] > 0:
+        _STOP["requested"] = True
+        return True
+    return False
 
 
 def pick_device(requested: str | None, dist_info: DistInfo) -> torch.device:
@@ -320,6 +352,7 @@ class Trainer:
         t0 = time.time()
         done: dict[str, int] = {}
         budget = [stop_after if stop_after is not None else -1]
+        _STOP["requested"] = False
         for si in range(len(stages)):
             stage = stages[si]
             total = self.stage_iters(stage)
@@ -328,13 +361,20 @@ class Trainer:
                 continue
             first = start_iter if si == start_stage else 0
             stage_state = state if (si == start_stage and state is not None) else None
-            reached = self._run_stage(stage, first, total, stage_state, log, writer, budget)
+            _STOP["loops"] += 1
+            try:
+                reached = self._run_stage(stage, first, total, stage_state, log, writer, budget)
+            finally:
+                _STOP["loops"] -= 1
             done[stage] = reached
             if reached < total:
                 break
         if writer is not None:
             writer.close()
         completed = all(done.get(s) == self.stage_iters(s) for s in stages)
+        if completed and self._stop_requested():  # asked during the last iteration: its checkpoint is written
+            raise TrainingPreempted(f"training stopped on request at its end; the checkpoint in {self.ckpt_dir} "
+                                    f"finishes it")
         if completed and self.finalize_set is not None and type(method).finalize is not Method.finalize:
             self._finalize(stages[-1])
         return TrainResult(self.run_dir, method, self.info, done, time.time() - t0, completed)
@@ -433,9 +473,24 @@ class Trainer:
                     return n_done
                 if n_done % int(self.tcfg["checkpoint_interval"]) == 0 and n_done != total:
                     self._save(stage, n_done, optimizers, schedulers, ctx, ema)
+                if n_done != total and self._stop_requested():
+                    bar.close()
+                    self._save(stage, n_done, optimizers, schedulers, ctx, ema)
+                    raise TrainingPreempted(f"training stopped on request at {stage} iteration {n_done} of {total}; "
+                                            f"the checkpoint in {self.ckpt_dir} resumes it")
             bar.close()
             self._finish_stage(stage, total, optimizers, schedulers, ctx, ema)
             return total
+
+    def _stop_requested(self) -> bool:
+        """Whether :func:`request_stop` was called (in any process of a DDP job: they stop together)."""
+        flag = bool(_STOP["requested"])
+        if self.dist.world_size > 1:
+            t = torch.tensor([1.0 if flag else 0.0], device=self.device)
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+            flag = bool(t.item())
+        _STOP["requested"] = False if flag else _STOP["requested"]
+        return flag
 
     def _finish_stage(self, stage, total, optimizers, schedulers, ctx, ema) -> None:
         self._save(stage, total, optimizers, schedulers, ctx, ema)
@@ -477,6 +532,9 @@ class Trainer:
             "ema": ema.state_dict() if ema is not None else {},
             "rng": ckpt.rng_state(),
         }
+        clock = getattr(self, "clock", None)  # the run's training seconds so far (benchmark.pipeline.train_run)
+        if clock is not None:
+            state["train_s"] = float(clock())
         with unwrapped(self.method):
             ckpt.save_checkpoint(self.ckpt_dir, self.method, stage, iteration, state,
                                  keep=int(self.tcfg.get("keep_checkpoints", 0)) or None)

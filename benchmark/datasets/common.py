@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from benchmark.user_error import UserError
+
 #: how many file names a message lists before "... and N more"
 MAX_LISTED = 5
 
@@ -62,7 +64,7 @@ def make_problem(kind: str, split: str | None, files: Sequence[str], what: str, 
     return Problem(kind, split, files, text.rstrip(".") + ".")
 
 
-class DataCheckError(ValueError):
+class DataCheckError(UserError, ValueError):
     """A dataset failed its check; ``problems`` holds every problem found, the message summarises them
     in one sentence."""
 

@@ -1,0 +1,13 @@
+"""The one base class of every error a user can cause (a bad option, file, config or run directory).
+
+Dependency-free on purpose: every module that raises such an error imports it without pulling in torch or
+mmengine. The CLI catches :class:`UserError` and prints its message as one sentence, exit status 2; anything
+else is a bug and keeps its traceback. Subclasses keep their historical builtin base too (``ConfigError`` is
+still a ``ValueError``), so callers catching the builtin keep working.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """An error the user can fix; ``str(exc)`` is one sentence naming the thing and the fix."""
