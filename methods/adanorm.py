@@ -62,11 +62,10 @@ from methods.nn.blocks import ConvEncoder, SPADEResnetBlock, conv_norm, maybe_sp
 from methods.nn.discriminators import MultiscaleDiscriminator
 from methods.nn.encoding import semantic_input
 from methods.nn.init import init_weights
-from methods.nn.losses import GANLoss, feature_matching_loss, kl_divergence
+from methods.nn.losses import GANLoss, feature_matching_loss, kl_divergence, reparameterize
 from methods.nn.norms import SPADE, make_param_free_norm
 from methods.nn.perceptual import VGGLoss
 from methods.optim import build_optimizer
-from methods.spade import reparameterize
 
 CORE_BLOCKS = ("adanorm", "spade")
 

@@ -57,7 +57,7 @@ from methods.nn.blocks import ConvEncoder, SPADEResnetBlock
 from methods.nn.discriminators import MultiscaleDiscriminator
 from methods.nn.encoding import semantic_input
 from methods.nn.init import init_weights
-from methods.nn.losses import GANLoss, feature_matching_loss, kl_divergence
+from methods.nn.losses import GANLoss, feature_matching_loss, kl_divergence, reparameterize
 from methods.nn.perceptual import VGGLoss
 from methods.optim import build_optimizer
 
@@ -137,11 +137,6 @@ class SPADEGenerator(nn.Module):
         if self.num_upsampling_layers == "most":
             x = self.up_4(up(x), seg)
         return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
-
-
-def reparameterize(mu: Tensor, logvar: Tensor) -> Tensor:
-    """``z = mu + eps * exp(logvar / 2)``, eps ~ N(0, I) (Kingma & Welling 2014)."""
-    return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
 
 
 @METHODS.register()

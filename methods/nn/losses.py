@@ -4,7 +4,8 @@
   Sec. 4); least squares (Mao et al. 2017), as pix2pixHD (Wang et al., CVPR 2018); the original
   cross-entropy GAN (Goodfellow et al. 2014) on logits, as pix2pix (Isola et al., CVPR 2017).
 - Discriminator feature matching: pix2pixHD Eq. (4).
-- KL divergence of the VAE encoder: Kingma & Welling 2014, Appendix B; SPADE's ``KLDLoss``.
+- KL divergence of the VAE encoder: Kingma & Welling 2014, Appendix B; SPADE's ``KLDLoss``; the
+  reparameterised sample of its code.
 
 Formulas, reductions and the averaging over discriminator scales follow the official NVlabs/SPADE
 ``models/networks/loss.py`` and ``pix2pix_model.py``.
@@ -105,3 +106,8 @@ def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
     """``KL(N(mu, exp(logvar)) || N(0, I))`` summed over the batch and the code dimensions (SPADE's
     ``KLDLoss``; the method multiplies it by ``lambda_kld`` = 0.05)."""
     return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+
+
+def reparameterize(mu: Tensor, logvar: Tensor) -> Tensor:
+    """``z = mu + eps * exp(logvar / 2)``, eps ~ N(0, I) (Kingma & Welling 2014)."""
+    return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)

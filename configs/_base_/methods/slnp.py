@@ -8,7 +8,7 @@ model = dict(
     emb_dim=128,           # (paper) D_emb: the label's global embedding G'
     ngf1=64,               # G1 trunk width. The paper gives none; Eq. 16 adds Enc(L1) to y0, so G1 starts at
                            # y0's width (ngf0 = 64) and keeps it: 0.76 M parameters against G0's 22.55 M
-                           # (ADE20K), as pix2pixHD's local branch is small next to its global G (methods/slnp.py)
+                           # (ADE20K), as pix2pixHD's local branch is small next to its global G (docs/methods.md, SLNP-GAN)
     n_blocks_G1=3,         # G1 residual blocks, at y0's resolution (then upsampled to the output)
     att_dim=128,           # key / value / query width of G1's attention
     region_size=16,        # output pixels per attention region side: 16 x 16 regions at 256 px
