@@ -33,6 +33,7 @@ from benchmark.visualize import save_image, to_uint8
 from methods.base import Method
 
 
+from benchmark.validate import check_config
 @dataclass
 class TrainOutcome:
     run_dir: Path
@@ -99,13 +100,17 @@ def train_run(cfg: Config, out: Path, *, resume: bool | None = None, device: str
     if resuming:
         check_curve(run_dir, curve)
     dist_info: DistInfo = init_distributed(device)
+    if resume is True and not has_ckpt:  # --resume continues the run the command names, or says there is none
+        _refuse_resume(run_dir)
     train_set = checked_dataset(cfg["data"], "train", train=True)
     val_set = checked_dataset(cfg["data"], eval_split(cfg), train=False)
     info = train_set.info
+    check_config(cfg, device=device)  # every value, before the datasets are built and anything is written
     dev = pick_device(device, dist_info)
     previous = (runs.read_manifest(run_dir).get("compute") or {}) if resuming else {}
     if dist_info.is_main:
         runs.start_run(run_dir, cfg, argv=argv, device=str(dev), world_size=dist_info.world_size,
+    check_config(cfg, device=device, split_sizes={"train": len(train_set)})  # the batch against the split
                        budget=dict(budget) if budget else None, sweep=dict(sweep or {}),
                        curve=curve.to_dict() if curve else None)
     trainer = Trainer(cfg, run_dir, train_set=train_set, info=info, sample_batch=fixed_batch(val_set, 8),
@@ -155,6 +160,19 @@ def load_trained(run_dir: Path, device: str | None = None) -> tuple[Method, Conf
     for name, sd in ema.items():
         getattr(method, name).load_state_dict(sd)
     return method.to(dev).eval(), cfg, info
+def _refuse_resume(run_dir: Path) -> None:
+    """``--resume`` named a run that has no checkpoint: say so, and which runs of the method exist."""
+    from benchmark.validate import run_states
+
+    method, dataset, out = run_dir.parent.name, run_dir.parent.parent.name, run_dir.parents[3]
+    existing = run_states(run_dir.parent)
+    others = f"runs of {method} on {dataset} under {out}: {', '.join(existing)}" if existing else \
+        f"there are no runs of {method} on {dataset} under {out}"
+    raise RunError(f"--resume: this command's config is run {run_dir.name}, which has no checkpoint to continue "
+                   f"({others}); give the options of the run to continue (its --set, --iters, --seed), or drop "
+                   f"--resume to start {run_dir.name}")
+
+
 
 
 def load_method_from_weights(cfg: Config, weights: Path, device: str | None = None) -> tuple[Method, DataInfo]:
