@@ -1,5 +1,5 @@
 # SLNP-GAN (Zhang et al. 2020, seed 002): every option, once. Values the paper states are marked (paper);
-# the others are the project's decisions (docs/methods.md, METHODS.md).
+# the others are the project's decisions (docs/methods.md).
 model = dict(
     g0_scale=2,            # (paper) G0 at half the output resolution: 128 px for 256 px images
     ngf0=64,               # G0 width at its output; x2 per halving of the resolution, up to max_mult
@@ -8,7 +8,7 @@ model = dict(
     emb_dim=128,           # (paper) D_emb: the label's global embedding G'
     ngf1=64,               # G1 trunk width. The paper gives none; Eq. 16 adds Enc(L1) to y0, so G1 starts at
                            # y0's width (ngf0 = 64) and keeps it: 0.76 M parameters against G0's 22.55 M
-                           # (ADE20K), as pix2pixHD's local branch is small next to its global G (docs/methods.md, SLNP-GAN)
+                           # (ADE20K), as pix2pixHD's local branch is small next to its global G (docs/methods.md)
     n_blocks_G1=3,         # G1 residual blocks, at y0's resolution (then upsampled to the output)
     att_dim=128,           # key / value / query width of G1's attention
     region_size=16,        # output pixels per attention region side: 16 x 16 regions at 256 px
