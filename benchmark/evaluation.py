@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ import torch
 from benchmark import resources, runs
 from benchmark.io import atomic_write_json
 from benchmark.results import OPTIONAL_METRIC_KEYS
+from benchmark.user_error import UserError
 
 PERCENT_KEYS = ("mIoU", "accu")
 ORACLE_DIR = "_oracle"
@@ -207,18 +209,179 @@ def evaluate_oracle(out: Path, data_cfg: Mapping[str, Any], dataset: str, *, pro
 
 def evaluate_folder(images: Path, data_cfg: Mapping[str, Any], dataset: str, *, protocol: str | None = None,
                     destination: Path | None = None, **options: Any) -> tuple[dict[str, Any], Path]:
-    """Score a folder of ``<stem>.png`` images; the record goes to ``destination`` (default: beside it)."""
+    """Score a folder of ``<stem>.png`` images; the record goes to ``destination`` (default: beside the
+    folder, ``<folder>.metrics.<protocol>.json``: a record no table reads; :func:`evaluate_external` files
+    the folder as a run of its own instead)."""
     from metrics.evaluate import evaluate
 
     images = Path(images)
     if not images.is_dir():
         raise FileNotFoundError(f"--images {images}: no such directory; pass the folder of generated <stem>.png")
     pid = protocol_id(dataset, protocol)
+    check_external_images(images, data_cfg, pid, num_images=options.get("num_images"))
     result = evaluate(pid, generated=images, data_cfg=data_cfg, **_harness_kwargs(options))
     record = to_record(result, kind="images", method=images.name, dataset=dataset, preset=None, run_id=None)
     destination = destination or images.with_name(f"{images.name}.metrics.{pid}.json")
     atomic_write_json(destination, record)
     return record, destination
+
+
+# -- external images as rows --------------------------------------------------------------------------------
+
+class ExternalImagesError(UserError, ValueError):
+    """A folder of external images (or its --name) that cannot be scored as asked: one sentence."""
+
+
+EXTERNAL_KIND = "external"
+#: what ``--name`` may be: a plain name that is also a path component
+EXTERNAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+EXTERNAL_PREFIX = "ext-"
+
+
+def evaluation_stems(data_cfg: Mapping[str, Any], pid: str, num_images: int | None = None) -> list[str]:
+    """The file stems of the protocol's evaluation samples, in order (the names generated images must have)."""
+    from benchmark.datasets import build_dataset
+    from metrics.protocols import get_protocol
+
+    protocol = get_protocol(pid)
+    ds = build_dataset(data_cfg, protocol.split, train=False)
+    n = len(ds)
+    for limit in (protocol.num_images, num_images):
+        n = n if limit is None else min(n, int(limit))
+    samples = getattr(ds, "samples", None)
+    if samples is not None:
+        return [Path(s.image if getattr(s, "image", None) else s.label).stem for s in samples[:n]]
+    return [Path(ds[i].get("path") or f"{i:06d}").stem for i in range(n)]
+
+
+def _listed(paths: list[str], limit: int = 5) -> str:
+    return ", ".join(paths[:limit]) + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+def check_external_images(images: Path, data_cfg: Mapping[str, Any], pid: str, *,
+                          num_images: int | None = None) -> list[Path]:
+    """The image files of a folder to score under ``pid``, one per evaluation sample, or one sentence naming
+    the files that are missing, left over, named twice, unreadable or of a shape the protocol cannot take
+    (another aspect ratio than its resolution). Returns the files in evaluation order."""
+    from PIL import Image
+
+    from benchmark.datasets import dataset_info
+    from metrics.evaluate import IMAGE_EXTENSIONS
+    from metrics.protocols import get_protocol
+
+    images = Path(images)
+    files: dict[str, list[Path]] = {}
+    for path in sorted(images.iterdir()):
+        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
+            files.setdefault(path.stem, []).append(path)
+    stems = evaluation_stems(data_cfg, pid, num_images)
+    where = f"--images {images}"
+    if not files:
+        raise FileNotFoundError(f"{where} holds no .png/.jpg images; put one image per evaluation label map "
+                                f"there, named as the label map (e.g. {stems[0] if stems else 'name'}.png)")
+    twice = [f"{', '.join(p.name for p in paths)}" for paths in files.values() if len(paths) > 1]
+    if twice:
+        raise ExternalImagesError(f"{where} holds two images of one name ({_listed(twice)}); keep one of each")
+    missing = [s for s in stems if s not in files]
+    extra = sorted(set(files) - set(stems))
+    if missing or (extra and num_images is None):
+        what = []
+        if missing:
+            what.append(f"no image for {len(missing)} of the {len(stems)} evaluation label maps "
+                        f"({_listed([m + '.png' for m in missing])})")
+        if extra and num_images is None:
+            what.append(f"{len(extra)} image(s) that match no label map of split "
+                        f"'{get_protocol(pid).split}' ({_listed([files[e][0].name for e in extra])})")
+        raise ExternalImagesError(f"{where} has {' and '.join(what)}; name each image as its label map's file (stem), "
+                         f"one per map of the split")
+    protocol = get_protocol(pid)
+    height, width = tuple(protocol.resolution or dataset_info(data_cfg).image_size)
+    bad, unreadable = [], []
+    for stem in stems:
+        path = files[stem][0]
+        try:
+            with Image.open(path) as im:
+                w, h = im.size
+        except OSError:
+            unreadable.append(path.name)
+            continue
+        if abs(w / h - width / height) > 0.01 * width / height:
+            bad.append(f"{path.name} {w}x{h}")
+    if unreadable:
+        raise ExternalImagesError(f"{where}: {len(unreadable)} image(s) cannot be read ({_listed(unreadable)}); "
+                         f"write them again as PNG")
+    if bad:
+        raise ExternalImagesError(f"{where}: {len(bad)} image(s) are not of the {width}x{height} shape {pid} scores "
+                         f"({_listed(bad)}); generate them at {width}x{height} (or at that aspect ratio)")
+    return [files[s][0] for s in stems]
+
+
+def files_digest(paths: list[Path]) -> str:
+    """sha256 over the names and contents of ``paths`` (the identity of an external folder's images)."""
+    h = hashlib.sha256()
+    for path in sorted(paths, key=lambda p: p.name):
+        h.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def external_run_dir(out: Path, dataset: str, name: str, digest: str) -> Path:
+    """``<out>/runs/<dataset>/<name>/ext-<sha of the file list>``: one run per folder of images."""
+    return Path(out) / "runs" / dataset / name / f"{EXTERNAL_PREFIX}{digest[:10]}"
+
+
+def check_external_name(name: str) -> str:
+    """``--name``: a plain name of its own (not a registered method's, not the oracle's)."""
+    from benchmark.registry import METHODS, load_builtins
+
+    load_builtins()
+    if not EXTERNAL_NAME.fullmatch(name or ""):
+        raise ExternalImagesError(f"--name {name!r} cannot name a run directory; use letters, digits and . _ + - "
+                                  f"(starting with a letter or digit), e.g. --name pix2pixhd-official")
+    if name.startswith("_") or name in METHODS:
+        raise ExternalImagesError(f"--name {name!r} is {'a registered method' if name in METHODS else 'reserved'}; "
+                         f"external images need a name of their own (e.g. {name.strip('_')}-official)")
+    return name
+
+
+def evaluate_external(images: Path, data_cfg: Mapping[str, Any], dataset: str, name: str, out: Path, *,
+                      protocol: str | None = None, preset: str | None = None,
+                      **options: Any) -> tuple[dict[str, Any], Path]:
+    """Score a folder of images made elsewhere and file it as a run of its own, so that the tables, the
+    verdict and the report show it beside trained methods: ``<out>/runs/<dataset>/<name>/ext-<sha>/`` with
+    ``manifest.json`` (kind ``external``, the source folder, the sha256 of its file list, its seed) and the
+    metrics record. Several folders under one ``name`` are its seeds (``seed`` given, else numbered in the
+    order they were filed); the same folder again is the same run, scored again."""
+    from metrics.evaluate import evaluate
+
+    name = check_external_name(name)
+    images = Path(images)
+    if not images.is_dir():
+        raise FileNotFoundError(f"--images {images}: no such directory; pass the folder of generated <stem>.png")
+    pid = protocol_id(dataset, protocol)
+    files = check_external_images(images, data_cfg, pid, num_images=options.get("num_images"))
+    digest = files_digest(files)
+    run_dir = external_run_dir(out, dataset, name, digest)
+    seed = options.get("seed")
+    if seed is None:
+        seed = runs.read_manifest(run_dir).get("seed") if (run_dir / "manifest.json").is_file() else None
+    if seed is None:
+        taken = [runs.read_manifest(d).get("seed") for d in run_dir.parent.glob(f"{EXTERNAL_PREFIX}*")
+                 if (d / "manifest.json").is_file()]
+        seed = max((s for s in taken if isinstance(s, int)), default=-1) + 1
+    result = evaluate(pid, generated=images, data_cfg=data_cfg, **{**_harness_kwargs(options), "seed": int(seed)})
+    run_dir.mkdir(parents=True, exist_ok=True)
+    group = hashlib.sha256(json.dumps({"external": name, "dataset": dataset, "data": dict(data_cfg)},
+                                      sort_keys=True, default=str).encode()).hexdigest()[:10]
+    runs.update_manifest(run_dir, kind=EXTERNAL_KIND, method=name, dataset=dataset, preset=preset,
+                         source=str(images.resolve()), files_sha256=digest, num_files=len(files), seed=int(seed),
+                         group=group, status="finished", finished=runs._now(),
+                         versions=runs.library_versions())
+    record = to_record(result, kind=EXTERNAL_KIND, method=name, dataset=dataset, preset=preset,
+                       run_id=run_dir.name)
+    record["source"] = {"kind": EXTERNAL_KIND, "path": str(images.resolve()), "files_sha256": digest}
+    path = metrics_path(run_dir, dataset, pid)
+    atomic_write_json(path, record)
+    return record, path
 
 
 def official_run_dir(out: Path, dataset: str, method: str, checkpoint: Path) -> Path:

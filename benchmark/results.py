@@ -168,7 +168,8 @@ def _run_fields(run_dir: Path, problems: list[str]) -> dict[str, Any]:
     budget = manifest.get("budget") if "budget" in manifest else config.get("budget")
     return {"preset": manifest.get("preset") or config.get("preset"),
             "seed": seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
-            "group": config_group(config) if config else run_dir.name,
+            # an external folder of images (no config): its manifest's group, shared by the folders of one name
+            "group": config_group(config) if config else manifest.get("group") or run_dir.name,
             "sweep": sweep_text(sweep),
             "budget": budget_text(budget),
             "status": manifest.get("status"),
