@@ -62,9 +62,9 @@ from methods.nn.blocks import ConvEncoder, SPADEResnetBlock, conv_norm, maybe_sp
 from methods.nn.discriminators import MultiscaleDiscriminator
 from methods.nn.encoding import semantic_input
 from methods.nn.init import init_weights
-from methods.nn.losses import GANLoss, feature_matching_loss, kl_divergence, reparameterize
+from methods.nn.losses import feature_matching_loss, kl_divergence, reparameterize
 from methods.nn.norms import SPADE, make_param_free_norm
-from methods.nn.perceptual import VGGLoss
+from methods.nn.spade_losses import SPADEFamilyLosses
 from methods.optim import build_optimizer
 
 CORE_BLOCKS = ("adanorm", "spade")
@@ -217,7 +217,7 @@ class AdaNormGenerator(nn.Module):
 
 
 @METHODS.register()
-class AdaNormHybrid(Method):
+class AdaNormHybrid(SPADEFamilyLosses, Method):
     """Adaptive-normalization hybrid (Xu & Tan 2022): AdaNorm (style) and SPADE (layout) residual layers."""
 
     name = "adanorm"
@@ -249,22 +249,13 @@ class AdaNormHybrid(Method):
                                 norm=e_cfg["norm"], spectral_norm=e_cfg["spectral_norm"])
         for net in (self.netG, self.netD, self.netE):
             init_weights(net, model["init_type"], model["init_gain"])
-        self.gan_loss = GANLoss(loss["gan_mode"])
-        self.lambda_feat = float(loss["lambda_feat"])
-        self.lambda_vgg = float(loss["lambda_vgg"])
-        self.lambda_kld = float(loss["lambda_kld"])
-        self.vgg_weights = loss["vgg_weights"]
-        self.vgg_last_layer = loss.get("vgg_last_layer")
-        # Built by configure_optimizers (training only): generating from a checkpoint needs no VGG weights.
-        self.vgg_loss: VGGLoss | None = None
+        self.setup_losses(loss)
 
     def semantics(self, batch: Mapping[str, Any]) -> Tensor:
         return semantic_input(dict(batch), self.data, self.use_instance)
 
     def configure_optimizers(self, stage: str) -> dict[str, torch.optim.Optimizer]:
-        if self.lambda_vgg > 0 and self.vgg_loss is None:
-            device = next(self.netG.parameters()).device
-            self.vgg_loss = VGGLoss(self.vgg_weights, last_layer=self.vgg_last_layer).to(device)
+        self.build_vgg_loss()
         g_params = itertools.chain(self.netG.parameters(), self.netE.parameters())
         return {"G": build_optimizer(g_params, self.cfg["optimizer"], "G"),
                 "D": build_optimizer(self.netD.parameters(), self.cfg["optimizer"], "D")}
@@ -272,12 +263,6 @@ class AdaNormHybrid(Method):
     def encode(self, image: Tensor) -> tuple[Tensor, Tensor]:
         """``(mu, logvar)`` of the style code of ``image`` ([B, 3, H, W] in [-1, 1])."""
         return self.netE(image)
-
-    def discriminate(self, sem: Tensor, fake: Tensor, real: Tensor) -> tuple[list[list[Tensor]], list[list[Tensor]]]:
-        """D on fake and real as one batch; per-scale feature lists (prediction last) of each half."""
-        out = self.netD(torch.cat([torch.cat([sem, fake], 1), torch.cat([sem, real], 1)], 0))
-        n = fake.shape[0]
-        return [[t[:n] for t in scale] for scale in out], [[t[n:] for t in scale] for scale in out]
 
     def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, float]:
         sem = self.semantics(batch)
@@ -292,9 +277,7 @@ class AdaNormHybrid(Method):
             if self.lambda_feat > 0:
                 g_losses["G_feat"] = feature_matching_loss(pred_fake, pred_real, self.lambda_feat)
             if self.lambda_vgg > 0:
-                if self.vgg_loss is None:
-                    raise RuntimeError("configure_optimizers() must run before train_step (it builds the VGG loss)")
-                g_losses["G_VGG"] = self.vgg_loss(fake, real) * self.lambda_vgg
+                g_losses["G_VGG"] = self.vgg_term(fake, real)
         ctx.backward(g_losses, "G")
         ctx.step("G")
 
@@ -302,7 +285,7 @@ class AdaNormHybrid(Method):
             with torch.no_grad():
                 fake = self.netG(sem, reparameterize(*self.netE(real)))
             pred_fake, pred_real = self.discriminate(sem, fake, real)
-            d_losses = {"D_fake": self.gan_loss(pred_fake, False), "D_real": self.gan_loss(pred_real, True)}
+            d_losses = self.discriminator_terms(pred_fake, pred_real)
         ctx.backward(d_losses, "D")
         ctx.step("D")
         return {k: float(v.detach()) for k, v in {**g_losses, **d_losses}.items()}
@@ -332,8 +315,4 @@ class AdaNormHybrid(Method):
             "params_D": count_parameters(self.netD),
             "params_E": count_parameters(self.netE),
         }
-        if self.lambda_vgg > 0:
-            info["vgg_last_layer"] = self.vgg_last_layer or "relu5_1"
-            info["vgg_weights"] = (self.vgg_loss.weights_source if self.vgg_loss is not None
-                                   else f"{self.vgg_weights} (not loaded: no training in this run)")
-        return info
+        return {**info, **self.loss_info()}

@@ -57,8 +57,8 @@ from methods.nn.blocks import ConvEncoder, SPADEResnetBlock
 from methods.nn.discriminators import MultiscaleDiscriminator
 from methods.nn.encoding import semantic_input
 from methods.nn.init import init_weights
-from methods.nn.losses import GANLoss, feature_matching_loss, kl_divergence, reparameterize
-from methods.nn.perceptual import VGGLoss
+from methods.nn.losses import feature_matching_loss, kl_divergence, reparameterize
+from methods.nn.spade_losses import SPADEFamilyLosses
 from methods.optim import build_optimizer
 
 UPSAMPLING_LAYERS = {"normal": 5, "more": 6, "most": 7}
@@ -140,7 +140,7 @@ class SPADEGenerator(nn.Module):
 
 
 @METHODS.register()
-class SPADE(Method):
+class SPADE(SPADEFamilyLosses, Method):
     """SPADE / GauGAN (Park et al., CVPR 2019): a generator whose every normalization is modulated by the
     semantic map."""
 
@@ -182,23 +182,14 @@ class SPADE(Method):
             self.netE = ConvEncoder(ngf=e_cfg["ngf"], crop_size=width, z_dim=model["z_dim"],
                                     norm=e_cfg["norm"], spectral_norm=e_cfg["spectral_norm"])
             init_weights(self.netE, init_type, gain)
-        self.gan_loss = GANLoss(loss["gan_mode"])
-        self.lambda_feat = float(loss["lambda_feat"])
-        self.lambda_vgg = float(loss["lambda_vgg"])
-        self.lambda_kld = float(loss["lambda_kld"])
-        self.vgg_weights = loss["vgg_weights"]
-        self.vgg_last_layer = loss.get("vgg_last_layer")
-        # Built by configure_optimizers (training only): inference from a checkpoint needs no VGG weights.
-        self.vgg_loss: VGGLoss | None = None
+        self.setup_losses(loss)
 
     def semantics(self, batch: Mapping[str, Any]) -> Tensor:
         """The generator's and discriminator's conditioning: one-hot (+ don't care) (+ instance edges)."""
         return semantic_input(dict(batch), self.data, self.use_instance)
 
     def configure_optimizers(self, stage: str) -> dict[str, torch.optim.Optimizer]:
-        if self.lambda_vgg > 0 and self.vgg_loss is None:
-            device = next(self.netG.parameters()).device
-            self.vgg_loss = VGGLoss(self.vgg_weights, last_layer=self.vgg_last_layer).to(device)
+        self.build_vgg_loss()
         g_params = itertools.chain(self.netG.parameters(), self.netE.parameters() if self.use_vae else ())
         return {"G": build_optimizer(g_params, self.cfg["optimizer"], "G"),
                 "D": build_optimizer(self.netD.parameters(), self.cfg["optimizer"], "D")}
@@ -210,14 +201,6 @@ class SPADE(Method):
         mu, logvar = self.netE(real)
         return self.netG(sem, z=reparameterize(mu, logvar)), kl_divergence(mu, logvar)
 
-    def discriminate(self, sem: Tensor, fake: Tensor,
-                     real: Tensor) -> tuple[list[list[Tensor]], list[list[Tensor]]]:
-        """D on fake and real in one batch (shared statistics); returns per-scale feature lists of each."""
-        both = torch.cat([torch.cat([sem, fake], 1), torch.cat([sem, real], 1)], 0)
-        n = fake.shape[0]
-        out = self.netD(both)
-        return [[t[:n] for t in scale] for scale in out], [[t[n:] for t in scale] for scale in out]
-
     def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, float]:
         sem = self.semantics(batch)
         real = batch["image"]
@@ -228,10 +211,7 @@ class SPADE(Method):
             if self.lambda_feat > 0:
                 g_losses["G_feat"] = feature_matching_loss(pred_fake, pred_real, self.lambda_feat)
             if self.lambda_vgg > 0:
-                if self.vgg_loss is None:
-                    raise RuntimeError("configure_optimizers() must run before train_step: it builds the "
-                                       "VGG loss")
-                g_losses["G_VGG"] = self.vgg_loss(fake, real) * self.lambda_vgg
+                g_losses["G_VGG"] = self.vgg_term(fake, real)
             if kld is not None:
                 g_losses["G_KLD"] = kld * self.lambda_kld
         ctx.backward(g_losses, "G")
@@ -241,7 +221,7 @@ class SPADE(Method):
             with torch.no_grad():
                 fake, _ = self._fake(sem, real)
             pred_fake, pred_real = self.discriminate(sem, fake, real)
-            d_losses = {"D_fake": self.gan_loss(pred_fake, False), "D_real": self.gan_loss(pred_real, True)}
+            d_losses = self.discriminator_terms(pred_fake, pred_real)
         ctx.backward(d_losses, "D")
         ctx.step("D")
         return {k: float(v.detach()) for k, v in {**g_losses, **d_losses}.items()}
@@ -269,11 +249,7 @@ class SPADE(Method):
         }
         if self.use_vae:
             info["params_E"] = count_parameters(self.netE)
-        if self.lambda_vgg > 0:
-            info["vgg_last_layer"] = self.vgg_last_layer or "relu5_1"
-            info["vgg_weights"] = (self.vgg_loss.weights_source if self.vgg_loss is not None
-                                   else f"{self.vgg_weights} (not loaded: no training in this run)")
-        return info
+        return {**info, **self.loss_info()}
 
     @classmethod
     def from_official(cls, path: str, cfg: Mapping[str, Any], data: DataInfo) -> SPADE:
