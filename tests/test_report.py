@@ -24,7 +24,7 @@ from benchmark import evaluation
 from benchmark.config import load_data_config
 from benchmark.io import atomic_write_json
 from benchmark.report import build_report, write_dataset_table
-from benchmark.report.figures import loss_curves, optimizer_pairs
+from benchmark.report.figures import MULTIMODAL_SOURCES, loss_curves, optimizer_pairs
 from benchmark.report.tables import (
     SEED000_TABLE1,
     SEED002_TABLE2,
@@ -92,7 +92,8 @@ def write_run(out: Path, dataset: str, method: str, run_id: str, *, protocol: st
         (run_dir / "images").mkdir(exist_ok=True)
         Image.fromarray(np.full((16, 16, 3), 40 * i, dtype=np.uint8)).save(run_dir / "images" / f"{stem}.png")
     if protocol is not None:
-        write_metrics(run_dir, "method", method, dataset, protocol, metrics or {}, run_id, ci95=ci95, **record)
+        write_metrics(run_dir, "method", method, dataset, protocol, metrics or {}, run_id, ci95=ci95, preset=preset,
+                      **record)
     return run_dir
 
 
@@ -118,12 +119,13 @@ def harness_result(protocol: str, metrics: dict, *, segmenter_sha256: str | None
 
 
 def write_metrics(run_dir: Path, kind: str, method: str, dataset: str, protocol: str, metrics: dict,
-                  run_id: str | None = None, *, ci95: dict | None = None, **provenance: object) -> Path:
+                  run_id: str | None = None, *, ci95: dict | None = None, preset: str | None = "tiny",
+                  **provenance: object) -> Path:
     """The record of ``metrics`` under ``protocol``, made by the evaluation code and written where it writes
     it (the oracle's always as ``metrics.json`` of its protocol directory, as evaluate_oracle does).
     ``ci95``: the record's bootstrap half-widths (the contract's ``ci95`` / ``ci95_method`` keys)."""
     record = evaluation.to_record(harness_result(protocol, metrics, oracle=kind == "oracle", **provenance),
-                                  kind=kind, method=method, dataset=dataset, preset="tiny", run_id=run_id)
+                                  kind=kind, method=method, dataset=dataset, preset=preset, run_id=run_id)
     if ci95:
         record.update(ci95=ci95, ci95_method="bootstrap over the evaluation images (1000 resamples)")
     path = run_dir / "metrics.json" if kind == "oracle" else evaluation.metrics_path(run_dir, dataset, protocol)
@@ -135,6 +137,10 @@ def write_oracle(out: Path, dataset: str, protocol: str, metrics: dict, **proven
     run_dir = out / "runs" / dataset / "_oracle" / protocol
     write_metrics(run_dir, "oracle", "oracle", dataset, protocol, metrics, **provenance)
     return run_dir
+
+
+#: what a paper table appends to the label of a row measured at the tiny preset
+TINY_ROW = ", SISBench tiny preset, not the paper's schedule"
 
 
 @pytest.fixture()
@@ -217,7 +223,7 @@ def test_a_real_evaluation_under_two_protocols_gives_two_rows(tmp_path, tiny_seg
 # -- the papers' tables ----------------------------------------------------------------------------------
 
 def test_spade_table1_layout(tmp_path, published):
-    write_run(tmp_path, "coco_stuff", "spade", "paper-1", protocol="coco_stuff-mmseg-deeplabv3",
+    write_run(tmp_path, "coco_stuff", "spade", "paper-1", protocol="coco_stuff-mmseg-deeplabv3", preset="paper",
               metrics={"mIoU": 33.333, "accu": 66.0, "FID": None, "FD-seg": 12.0})
     write_run(tmp_path, "cityscapes", "pix2pix", "tiny-2", protocol="cityscapes-spade-legacy",
               metrics={"mIoU": 40.0, "accu": 70.0, "FID": 90.0})
@@ -232,6 +238,7 @@ def test_spade_table1_layout(tmp_path, published):
         ("pix2pixHD", "measured (mmseg-deeplabv3)"),
         ("SPADE", "published"), ("SPADE", "measured (spade-legacy)"), ("SPADE", "measured (mmseg-deeplabv3)"),
         ("pix2pix", "measured (spade-legacy)"), ("pix2pix", "measured (mmseg-deeplabv3)"),
+        ("pix2pix", "measured (spade-legacy)" + TINY_ROW),
         ("oracle (real images)", "measured (spade-legacy)"), ("oracle (real images)", "measured (mmseg-deeplabv3)"),
     ]
     assert list(frame.columns) == [(d, m) for d in ("COCO-Stuff", "ADE20K", "ADE20K-outdoor", "Cityscapes")
@@ -243,7 +250,9 @@ def test_spade_table1_layout(tmp_path, published):
     assert list(frame.loc[("SPADE", "measured (mmseg-deeplabv3)"), "COCO-Stuff"]) == \
         ["33.3", "66.0", "not measured (FD-seg: 12.0)"]
     assert list(frame.loc[("SPADE", "measured (spade-legacy)"), "COCO-Stuff"]) == ["not run"] * 3
-    assert list(frame.loc[("pix2pix", "measured (spade-legacy)"), "Cityscapes"]) == ["40.0", "70.0", "90.0"]
+    # a tiny run never stands in the paper-preset row under the published numbers: it has its own, marked
+    assert list(frame.loc[("pix2pix", "measured (spade-legacy)" + TINY_ROW), "Cityscapes"]) == ["40.0", "70.0", "90.0"]
+    assert list(frame.loc[("pix2pix", "measured (spade-legacy)"), "Cityscapes"]) == ["not run"] * 3
     assert list(frame.loc[("oracle (real images)", "measured (mmseg-deeplabv3)"), "COCO-Stuff"]) == \
         ["50.0", "75.0", "0.5"]
     assert frame.loc[("CRN", "measured (mmseg-deeplabv3)")].eq("not run").all()
@@ -251,7 +260,7 @@ def test_spade_table1_layout(tmp_path, published):
 
 def test_seed000_and_seed002_layouts(tmp_path, published):
     write_run(tmp_path, "celebamask_hq", "adanorm", "paper-1", protocol="celebamask_hq-trained-deeplabv3",
-              metrics={"mIoU": 70.123, "accu": 90.0, "FID": 25.5})
+              preset="paper", metrics={"mIoU": 70.123, "accu": 90.0, "FID": 25.5})
     write_run(tmp_path, "coco_stuff", "slnp", "tiny-1", protocol="coco_stuff-spade-legacy",
               metrics={"mIoU": 20.0, "accu": 50.0, "FID": 80.0})
     results = collect_runs(tmp_path)
@@ -271,9 +280,11 @@ def test_seed000_and_seed002_layouts(tmp_path, published):
     assert list(coco.columns) == [("COCO-Stuff", m) for m in ("mIoU", "PA", "FID")]
     assert list(coco.index) == [
         ("sg2im", "published"), ("text2img", "published"), ("SLNP-GAN", "published"),
-        ("SLNP-GAN", "measured (mmseg-deeplabv3)"), ("SLNP-GAN", "measured (spade-legacy)")]
+        ("SLNP-GAN", "measured (mmseg-deeplabv3)"), ("SLNP-GAN", "measured (spade-legacy)"),
+        ("SLNP-GAN", "measured (spade-legacy)" + TINY_ROW)]
     assert list(coco.loc[("text2img", "published")]) == ["29.7", "55.2", "41.6"]
-    assert list(coco.loc[("SLNP-GAN", "measured (spade-legacy)")]) == ["20.0", "50.0", "80.0"]
+    assert list(coco.loc[("SLNP-GAN", "measured (spade-legacy)" + TINY_ROW)]) == ["20.0", "50.0", "80.0"]
+    assert list(coco.loc[("SLNP-GAN", "measured (spade-legacy)")]) == ["not run"] * 3
     assert list(coco.loc[("SLNP-GAN", "measured (mmseg-deeplabv3)")]) == ["not run"] * 3
 
 
@@ -285,8 +296,9 @@ def test_methods_filter_and_extra_protocol_family(tmp_path, published):
     cells = table_cells(SPADE_TABLE1, published, collect_runs(tmp_path), methods_filter=["spade"])
     frame = layout(SPADE_TABLE1, cells)
     # a protocol outside the table's usual families gets rows of its own, never the legacy/mmseg rows
-    assert ("SPADE", "measured (trained-deeplabv3)") in frame.index
-    assert list(frame.loc[("SPADE", "measured (trained-deeplabv3)"), "COCO-Stuff"]) == ["10.0", "20.0", "30.0"]
+    assert ("SPADE", "measured (trained-deeplabv3)" + TINY_ROW) in frame.index
+    assert list(frame.loc[("SPADE", "measured (trained-deeplabv3)" + TINY_ROW), "COCO-Stuff"]) == \
+        ["10.0", "20.0", "30.0"]
     assert list(frame.loc[("SPADE", "measured (spade-legacy)"), "COCO-Stuff"]) == ["not run"] * 3
     assert {r for r, _ in frame.index} == {"SIMS", "SPADE"}  # CRN filtered out; SIMS is published-only
     measured = cells[cells["status"] == "measured"]
@@ -325,7 +337,7 @@ def test_a_new_published_csv_needs_only_a_spec(tmp_path):
     frame = layout(spec, table_cells(spec, published, collect_runs(out)))
     assert list(frame.loc[("OASIS", "published")]) == ["48.8", "28.3"]
     assert list(frame.loc[("SPADE", "published")]) == ["n/a", "n/a"]
-    assert list(frame.loc[("SPADE", "measured (spade-legacy)")]) == ["12.0", "not measured"]
+    assert list(frame.loc[("SPADE", "measured (spade-legacy)" + TINY_ROW)]) == ["12.0", "not measured"]
     assert [p.name for p in write_paper_table(out, spec, table_cells(spec, published, collect_runs(out)))] == [
         "oasis_table1.csv", "oasis_table1_cells.csv", "oasis_table1.md", "oasis_table1.tex"]
     (directory / "broken.csv").write_text("paper,table,dataset,method,metric,value,protocol\np,T,d,m,FID,N/A,x\n")
@@ -357,7 +369,7 @@ def test_dataset_table_rows_and_files(tmp_path):
     seeds = pd.read_csv(tmp_path / "synthetic" / "table_seeds.csv", keep_default_na=False)
     assert list(seeds["run_id"]) == ["tiny-a", "tiny-b", ""] and list(seeds["seed"]) == ["0", "1", ""]
     md = (tmp_path / "synthetic" / "table.md").read_text()
-    assert "| SPADE |  | 1 | 50.00 |  | 85.00 |  | 7.25 |  |" in md
+    assert "| SPADE | tiny |  | 1 | 50.00 |  | 85.00 |  | 7.25 |  |" in md
     assert "each method at its preset schedule" in md
     assert "FD-seg (lower is better): SPADE, SLNP-GAN: one seed, so no test is possible" in md
     tex = (tmp_path / "synthetic" / "table.tex").read_text()
@@ -441,8 +453,8 @@ def test_build_report_writes_tables_figures_and_page(tmp_path):
         assert [p.suffix for p in record.paths] == [".png", ".pdf"]
         assert all(p.is_file() and p.stat().st_size > 1000 for p in record.paths)
     skipped = dict(summary.skipped)
-    assert "checkpoint" in skipped["Multimodal synthesis, folder (SPADE Fig. 9, seed 000 Fig. 5)"]
-    assert "checkpoint" in skipped["SLNP-GAN attention, folder (seed 002 Fig. 12)"]
+    assert "checkpoint" in skipped[f"Multimodal synthesis, folder ({MULTIMODAL_SOURCES})"]
+    assert "checkpoint" in skipped["SLNP-GAN attention, folder (Zhang et al. 2020, SLNP-GAN, Fig. 12)"]
     samples = next(f for f in summary.figures if f.key == "samples_folder")
     assert sorted(p.name for p in samples.runs) == ["tiny-amm-s0", "tiny-spade-s0"]  # the preset as shipped
 
@@ -513,7 +525,7 @@ def test_a_plugin_prints_its_display_name_and_keeps_its_rows(tmp_path, published
     write_run(tmp_path, "coco_stuff", "toy", "tiny-c", protocol="coco_stuff-spade-legacy",
               metrics={"mIoU": 1.5, "accu": 2.5, "FID": 3.5})
     frame = layout(SPADE_TABLE1, table_cells(SPADE_TABLE1, published, collect_runs(tmp_path)))
-    assert list(frame.loc[("Toy-GAN", "measured (spade-legacy)"), "COCO-Stuff"]) == ["1.5", "2.5", "3.5"]
+    assert list(frame.loc[("Toy-GAN", "measured (spade-legacy)" + TINY_ROW), "COCO-Stuff"]) == ["1.5", "2.5", "3.5"]
 
 
 def test_plugin_colours_are_stable_and_never_a_built_in_methods():

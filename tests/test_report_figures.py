@@ -18,7 +18,14 @@ from benchmark.config import load_config, to_plain
 from benchmark.datasets import dataset_info
 from benchmark.pipeline import load_trained
 from benchmark.report import build_report
-from benchmark.report.figures import attention_figure, collate_samples, multimodal_grid, style_samples, z_samples
+from benchmark.report.figures import (
+    MULTIMODAL_SOURCES,
+    attention_figure,
+    collate_samples,
+    multimodal_grid,
+    style_samples,
+    z_samples,
+)
 from benchmark.report.figures.images import MIN_RELATIVE_SPREAD, SpreadRow, spread, spread_rows
 from benchmark.results import collect_training_runs
 from benchmark.trainer import build_method
@@ -154,8 +161,8 @@ def test_a_run_this_code_cannot_load_never_stops_the_report(out, tmp_path):
     config.write_text(json.dumps(cfg))
     summary = build_report(other, device="cpu")
     skipped = dict(summary.skipped)
-    attention = skipped["SLNP-GAN attention, folder (seed 002 Fig. 12)"]
+    attention = skipped["SLNP-GAN attention, folder (Zhang et al. 2020, SLNP-GAN, Fig. 12)"]
     assert "tiny-0 cannot be loaded by this code (" in attention and "size mismatch" in attention
     assert "slnp (tiny-0 cannot be loaded by this code" in \
-        skipped["Multimodal synthesis, folder (SPADE Fig. 9, seed 000 Fig. 5)"]
+        skipped[f"Multimodal synthesis, folder ({MULTIMODAL_SOURCES})"]
     assert summary.index.is_file()

@@ -108,7 +108,7 @@ def test_table_means_intervals_ranks_and_verdicts(tmp_path):
 
     md = paths[2].read_text()
     half = scipy_half_width(A)
-    assert f"| SLNP-GAN | 3 | {np.mean(A):.1f} ± {half:.1f} | 1 |" in md  # 50.0 ± 2.5
+    assert f"| SLNP-GAN | tiny | 3 | {np.mean(A):.1f} ± {half:.1f} | 1 |" in md  # 50.0 ± 2.5
     p_ab, p_ac, p_bc = (stats.ttest_ind(x, y, equal_var=False).pvalue for x, y in ((A, B), (A, C), (B, C)))
     assert p_ab < 0.001 and "SLNP-GAN > SPADE on mIoU, p < 0.001" in md
     assert f"SLNP-GAN and pix2pix are not distinguishable on mIoU with 3 seeds (p = {p_ac:.2g})" in md
@@ -120,7 +120,7 @@ def test_table_means_intervals_ranks_and_verdicts(tmp_path):
     assert "| iterations | images seen | train s | GFLOP/it | TFLOP | params G (M) | peak MB (cpu_rss) |" in md
     assert "measured on: Test CPU @ 2.0GHz, 2 threads, cpu" in md
     tex = paths[3].read_text()
-    assert f"SLNP-GAN & 3 & {np.mean(A):.1f} $\\pm$ {half:.1f} & 1 &" in tex
+    assert f"SLNP-GAN & tiny & 3 & {np.mean(A):.1f} $\\pm$ {half:.1f} & 1 &" in tex
     assert "SLNP-GAN \\textgreater{} SPADE on mIoU, p \\textless{} 0.001" in tex
 
 
@@ -135,8 +135,8 @@ def test_one_seed_uses_the_records_bootstrap_interval_and_says_so(tmp_path):
     assert pd.isna(spade["mIoU_rank"])
     paths = write_dataset_table(tmp_path, "synthetic")
     md = paths[2].read_text()
-    assert "| SPADE | 1 | 38.7 ± 2.1 † |  | 4.39 ± 0.35 † |  |" in md
-    assert "| SLNP-GAN | 1 | 51.10 |  | not measured |  |" in md  # no interval recorded: none invented
+    assert "| SPADE | tiny | 1 | 38.7 ± 2.1 † |  | 4.39 ± 0.35 † |  |" in md
+    assert "| SLNP-GAN | tiny | 1 | 51.10 |  | not measured |  |" in md  # no interval recorded: none invented
     assert "bootstrap 95% interval over the evaluation images (one seed)" in md
     assert "SPADE, SLNP-GAN: one seed, so no test is possible" in md or \
         "SLNP-GAN, SPADE: one seed, so no test is possible" in md
@@ -145,7 +145,7 @@ def test_one_seed_uses_the_records_bootstrap_interval_and_says_so(tmp_path):
 def test_rows_of_different_protocol_keys_are_never_merged(tmp_path, published):
     """Seeds of one experiment whose records differ in protocol version, --num-images or segmenter hash
     stay apart (never averaged, never ranked together), in the dataset table and the paper tables."""
-    common = {"protocol": "coco_stuff-spade-legacy", "model": {"ngf": 64}}
+    common = {"protocol": "coco_stuff-spade-legacy", "model": {"ngf": 64}, "preset": "paper"}
     write_run(tmp_path, "coco_stuff", "spade", "paper-s0", seed=0, metrics={"mIoU": 30.0}, **common)
     write_run(tmp_path, "coco_stuff", "spade", "paper-s1", seed=1, metrics={"mIoU": 32.0}, **common)
     write_run(tmp_path, "coco_stuff", "spade", "paper-s2", seed=2, metrics={"mIoU": 80.0},

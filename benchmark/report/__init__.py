@@ -2,8 +2,9 @@
 
 :func:`build_report` writes
 
-- ``<out>/tables/<paper table>.{csv,md,tex}`` and ``<paper table>_cells.csv`` (SPADE Table 1, seed 000
-  Table 1, seed 002 Tables 2 and 3: measured beside published, see :mod:`benchmark.report.tables`);
+- ``<out>/tables/<paper table>.{csv,md,tex}`` and ``<paper table>_cells.csv`` (Park et al. 2019, SPADE,
+  Table 1; Xu & Tan 2022, adaptive normalization, Table 1; Zhang et al. 2020, SLNP-GAN, Tables 2 and 3:
+  measured beside published, every row naming its preset, see :mod:`benchmark.report.tables`);
 - ``<out>/<dataset>/table.{csv,md,tex}`` and ``table_seeds.csv`` for every dataset with evaluated runs
   (means over seeds, 95% intervals, ranks, verdicts and cost: :mod:`benchmark.report.dataset_tables`);
 - ``<out>/figures/*.{png,pdf}`` (see :mod:`benchmark.report.figures`);

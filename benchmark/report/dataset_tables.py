@@ -15,7 +15,10 @@ Decisions (the statistics are :mod:`benchmark.report.stats`'s):
   a bootstrap interval over the evaluation images (one seed) as opposed to a t interval over seeds;
 - cost columns are the manifests' measured figures, averaged over the seeds (``train_s`` and peak
   memory vary between seeds and machines; iterations, images and FLOPs do not);
-- the oracle row (the real images under the block's protocol key) closes a block, unranked.
+- the oracle row (the real images under the block's protocol key) closes a block, unranked;
+- every row names its preset (``tiny``, ``paper``, a plugin's; ``-`` for the oracle) in a ``preset``
+  column of table.csv, table_seeds.csv, the Markdown, LaTeX and HTML tables: a tiny preset changes widths,
+  resolution, loss weights and schedule (docs/presets.md), so a row never hides which one it ran.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.io import atomic_write_text
+from benchmark.io import atomic_write_text, inside
 from benchmark.report.stats import (
     BOOTSTRAP,
     DIRECTIONS,
@@ -41,6 +44,7 @@ from benchmark.report.stats import (
 )
 from benchmark.report.tables import (
     METHOD_ORDER,
+    NO_PRESET,
     NOT_MEASURED,
     dataset_name,
     latex_escape,
@@ -119,6 +123,14 @@ def _method_order(method: str) -> int:
     return METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER)
 
 
+def row_preset(method: str, preset: object) -> str:
+    """The preset column of a row: the preset its runs ran at (``-`` for the oracle, the real images;
+    ``unrecorded`` where a record names none)."""
+    if method == ORACLE:
+        return NO_PRESET
+    return str(preset) if isinstance(preset, str) and preset else "unrecorded"
+
+
 def row_label(method: str, sweep: str) -> str:
     """``SLNP-GAN (optimizer.type=AMM)``: the paper's name with the swept values."""
     return f"{paper_name(method)} ({sweep})" if sweep else paper_name(method)
@@ -129,8 +141,9 @@ def _distinct_labels(entries: pd.DataFrame) -> pd.DataFrame:
     the keys that set them apart, ``SLNP-GAN (optimizer.type=Adam)`` beside ``SLNP-GAN
     (optimizer.type=AMM)`` (the preset's value for the one that kept it); configs that differ in nothing a
     manifest names keep their config group id."""
-    dup = entries.duplicated(["block", "method_label"], keep=False) & (entries["method"] != ORACLE)
-    for _, part in entries[dup].groupby(["block", "method_label"], sort=False):
+    # experiments that differ in their preset are told apart by the preset column
+    dup = entries.duplicated(["block", "method_label", "preset"], keep=False) & (entries["method"] != ORACLE)
+    for _, part in entries[dup].groupby(["block", "method_label", "preset"], sort=False, dropna=False):
         pairs = {i: json.loads(entries.at[i, "override_pairs"] or "{}") for i in part.index}
         preset = {k: v[0] for p in pairs.values() for k, v in p.items()}
         value = {i: {k: (p[k][1] if k in p else preset[k]) for k in preset} for i, p in pairs.items()}
@@ -140,7 +153,7 @@ def _distinct_labels(entries: pd.DataFrame) -> pd.DataFrame:
             label = entries.at[i, "method_label"]
             entries.at[i, "method_label"] = f"{label[:-1]}, {shown})" if shown and label.endswith(")") \
                 else f"{label} ({shown})" if shown else label
-    dup = entries.duplicated(["block", "method_label"], keep=False) & (entries["method"] != ORACLE)
+    dup = entries.duplicated(["block", "method_label", "preset"], keep=False) & (entries["method"] != ORACLE)
     entries.loc[dup, "method_label"] += [f" [config {g}]" for g in entries.loc[dup, "group"]]
     return entries
 
@@ -232,6 +245,7 @@ def dataset_table(results: pd.DataFrame, dataset: str, out: Path | None = None) 
         "sweep": entries["sweep"],
         "variant": entries["overrides"].fillna(""),
         "budget": entries["budget"].fillna(""),
+        "preset": [row_preset(m, p) for m, p in zip(entries["method"], entries["preset"], strict=True)],
         **{k: entries[k] for k in PROTOCOL_KEY},
         "n_seeds": entries["n_seeds"].astype("Int64"),
         "seeds": entries["seeds"],
@@ -260,6 +274,7 @@ def _seeds_frame(rows: pd.DataFrame, metrics: Sequence[str], out: Path | None) -
         "sweep": rows["sweep"].fillna(""),
         "variant": rows["overrides"].fillna(""),
         "budget": rows["budget"].fillna(""),
+        "preset": [row_preset(m, p) for m, p in zip(rows["method"], rows["preset"], strict=True)],
         "group": rows["group"],
         "seed": rows["seed"].astype("Int64"),
         "run_id": ["" if m == ORACLE else r for m, r in zip(rows["method"], rows["run_id"], strict=True)],
@@ -313,7 +328,7 @@ def shown_frame(block: TableBlock, metrics: Sequence[str]) -> pd.DataFrame:
     """A block as its Markdown / LaTeX table shows it: texts, indexed by the row label."""
     rows = block.rows
     compute = [k for k in COMPUTE_KEYS if rows[k].notna().any()]
-    data: dict[str, list[str]] = {}
+    data: dict[str, list[str]] = {"preset": list(rows["preset"])}
     if (rows["variant"] != "").any():
         data["variant"] = list(rows["variant"])
     data["n"] = ["" if pd.isna(n) else str(int(n)) for n in rows["n_seeds"]]
@@ -370,7 +385,7 @@ def write_dataset_table(out: Path, dataset: str, *, results: pd.DataFrame | None
 
 def write_table_files(out: Path, table: DatasetTable) -> list[Path]:
     """Write a built :class:`DatasetTable` under ``<out>/<dataset>/``; returns the paths."""
-    base = Path(out) / table.dataset / "table"
+    base = inside(out, table.dataset, what="dataset") / "table"  # a record's dataset name never leaves out
     paths = [base.with_suffix(".csv"), base.with_name("table_seeds.csv"), base.with_suffix(".md"),
              base.with_suffix(".tex")]
     # the block id (a JSON list of the protocol key and budget) stays in memory: the CSVs spell those out

@@ -104,7 +104,7 @@ def _link(text: str, href: str | None, title: str | None = None) -> str:
 
 def paper_table_html(spec: PaperTable, cells: pd.DataFrame, out: Path) -> str:
     """A paper table: the method cell spans its sources; measured numbers link to their run directory."""
-    head1 = ['<th rowspan="2">method</th><th rowspan="2">source</th>']
+    head1 = ['<th rowspan="2">method</th><th rowspan="2">source</th><th rowspan="2">preset</th>']
     head1 += [f'<th colspan="{len(spec.metrics)}">{escape(dataset_name(d))}</th>' for d in spec.datasets]
     head2 = [f"<th>{escape(spec.metric_label(m))}</th>" for _ in spec.datasets for m in spec.metrics]
     body = []
@@ -116,6 +116,7 @@ def paper_table_html(spec: PaperTable, cells: pd.DataFrame, out: Path) -> str:
             if i == 0:
                 tds.append(f'<td class="row" rowspan="{len(sources)}">{escape(row)}</td>')
             tds.append(f'<td class="source">{escape(source_label(source))}</td>')
+            tds.append(f'<td class="source preset">{escape(str(part["preset"].iloc[0]))}</td>')
             for dataset in spec.datasets:
                 for metric in spec.metrics:
                     cell = part[(part["dataset"] == dataset) & (part["metric"] == metric)].iloc[0]
@@ -136,7 +137,7 @@ def _block_html(dataset: str, index: int, block: TableBlock, metrics: list[str],
     rows = block.rows
     compute = [k for k in COMPUTE_KEYS if rows[k].notna().any()]
     variant = (rows["variant"] != "").any()
-    head = ["method", *(["variant"] if variant else []), "n", "runs"]
+    head = ["method", "preset", *(["variant"] if variant else []), "n", "runs"]
     head += [h for m in metrics for h in ((m, "rank") if m in DIRECTIONS else (m,))]
     head += [COMPUTE_LABELS[k] for k in compute]
     body = []
@@ -144,7 +145,8 @@ def _block_html(dataset: str, index: int, block: TableBlock, metrics: list[str],
         dirs = [d for d in str(row["run_dirs"]).split(";") if d]
         links = " ".join(_link(Path(d).name, relative(d, out)) for d in dirs) if row["registry_name"] != ORACLE \
             else _link("oracle", relative(dirs[0], out) if dirs else None)
-        tds = [f'<td class="row">{escape(row["method"])}</td>']
+        tds = [f'<td class="row">{escape(row["method"])}</td>',
+               f'<td class="source preset">{escape(str(row["preset"]))}</td>']
         if variant:
             tds.append(f'<td class="source">{escape(row["variant"])}</td>')
         tds.append(f'<td>{"" if pd.isna(row["n_seeds"]) else int(row["n_seeds"])}</td>')

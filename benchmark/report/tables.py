@@ -17,6 +17,12 @@ the number of evaluation images (``--num-images``), the segmenter checkpoint's s
 averaging get a row of their own, ``measured (<family>; <what differs>)``, beside the row of the
 protocol's current key (its latest version, the full evaluation set, the most preferred segmenter).
 
+Rows name their preset. The ``measured (<family>)`` rows hold runs of the ``paper`` preset only (the
+published architecture and schedule); a run of any other preset (``tiny``, the CPU-sized one) gets a row of
+its own, ``measured (<family>), SISBench tiny preset, not the paper's schedule``, so a tiny number never
+stands directly under a published one unmarked. The written tables (csv, md, tex, HTML) carry a ``preset``
+column: ``the paper's`` for published rows, the preset of a measured row, ``-`` for the oracle.
+
 Cell texts: a number; ``not run`` (no run of that method on that dataset under that protocol);
 ``not measured`` (the run's metrics.json holds null; with ``FD-seg: x`` where the FID fell back to the
 segmenter's features, tagged because FD-seg is not FID); ``n/a`` (the paper prints no number).
@@ -50,6 +56,16 @@ DATASET_NAMES = {"coco_stuff": "COCO-Stuff", "ade20k": "ADE20K", "ade20k_outdoor
                  "cityscapes": "Cityscapes", "celebamask_hq": "CelebAMask-HQ", "synthetic": "synthetic"}
 
 PUBLISHED = "published"
+#: the preset whose schedule a paper table's published numbers come from; every other preset's row is marked
+PAPER_PRESET = "paper"
+#: what a paper table calls a row measured at another preset (``{preset}``: its name)
+NON_PAPER_ROW = "SISBench {preset} preset, not the paper's schedule"
+#: the preset column of published rows and of the oracle (the real images: no preset)
+PUBLISHED_PRESET = "the paper's"
+NO_PRESET = "-"
+#: the papers by which titles, captions and figures name each method (authors and year, then the method)
+CITATIONS = {"crn": "Chen & Koltun 2017", "pix2pix": "Isola et al. 2017", "pix2pixhd": "Wang et al. 2018",
+             "spade": "Park et al. 2019", "adanorm": "Xu & Tan 2022", "slnp": "Zhang et al. 2020"}
 NOT_RUN = "not run"
 NOT_MEASURED = "not measured"
 NOT_APPLICABLE = "n/a"
@@ -76,22 +92,22 @@ class PaperTable:
 
 
 SPADE_TABLE1 = PaperTable(
-    key="spade_table1", title="SPADE Table 1: segmentation scores and FID on four datasets",
+    key="spade_table1", title="Park et al. 2019, SPADE: Table 1, segmentation scores and FID on four datasets",
     published_file="spade_table1", table="Table 1",
     datasets=("coco_stuff", "ade20k", "ade20k_outdoor", "cityscapes"), metrics=("mIoU", "accu", "FID"),
     rows=("CRN", "SIMS", "pix2pixHD", "SPADE"), published_only=("SIMS",))
 SEED000_TABLE1 = PaperTable(
-    key="seed000_table1", title="Adaptive normalization (seed 000) Table 1: CelebAMask-HQ",
+    key="seed000_table1", title="Xu & Tan 2022, adaptive normalization: Table 1, CelebAMask-HQ",
     published_file="seed000_table1", table="Table 1", datasets=("celebamask_hq",),
     metrics=("FID", "mIoU", "accu"), rows=("pix2pixHD", "SPADE", "adaptive normalization"),
     families=("trained-deeplabv3",), decimals=2)
 SEED002_TABLE2 = PaperTable(
-    key="seed002_table2", title="SLNP-GAN (seed 002) Table 2: COCO-Stuff", published_file="seed002_tables2_3",
+    key="seed002_table2", title="Zhang et al. 2020, SLNP-GAN: Table 2, COCO-Stuff", published_file="seed002_tables2_3",
     table="Table 2", datasets=("coco_stuff",), metrics=("mIoU", "accu", "FID"),
     rows=("sg2im", "text2img", "SLNP-GAN"), published_only=("sg2im", "text2img"),
     families=("mmseg-deeplabv3", "spade-legacy"), metric_labels={"accu": "PA"})
 SEED002_TABLE3 = PaperTable(
-    key="seed002_table3", title="SLNP-GAN (seed 002) Table 3: ADE20K", published_file="seed002_tables2_3",
+    key="seed002_table3", title="Zhang et al. 2020, SLNP-GAN: Table 3, ADE20K", published_file="seed002_tables2_3",
     table="Table 3", datasets=("ade20k",), metrics=("mIoU", "accu", "FID"),
     rows=("sg2im", "text2img", "SLNP-GAN"), published_only=("sg2im", "text2img"),
     families=("mmseg-deeplabv3", "spade-legacy"), metric_labels={"accu": "PA"})
@@ -107,14 +123,59 @@ def paper_name(method: str) -> str:
     return str(getattr(cls, "display_name", "") or method)
 
 
+def cited_name(method: str) -> str:
+    """``Xu & Tan 2022, adaptive normalization``: the paper (authors and year) and the method's row name,
+    as titles, captions and figures name a method; a method without a known paper (a plugin that sets
+    ``citation``, else its row name alone)."""
+    cls = METHODS.get(method) if method not in CITATIONS and method in METHODS else None
+    cite = CITATIONS.get(method) or str(getattr(cls, "citation", "") or "")
+    return f"{cite}, {paper_name(method)}" if cite else paper_name(method)
+
+
+def preset_tag(method: str, preset: object) -> str:
+    """The part of a measured source that names a preset other than the paper's: empty for the paper preset
+    and for the oracle (the real images), else the preset's name (``unrecorded`` where a record names
+    none)."""
+    if method == ORACLE or preset == PAPER_PRESET:
+        return ""
+    return str(preset) if isinstance(preset, str) and preset else "unrecorded"
+
+
+def split_source(source: str) -> tuple[str, str, str]:
+    """``(family, qualifier, preset tag)`` of a measured source ``family[; qualifier][ @preset]``."""
+    rest, _, tag = source.partition(" @")
+    family, _, qualifier = rest.partition("; ")
+    return family, qualifier, tag
+
+
+def join_source(family: str, qualifier: str = "", tag: str = "") -> str:
+    """The inverse of :func:`split_source`."""
+    return family + (f"; {qualifier}" if qualifier else "") + (f" @{tag}" if tag else "")
+
+
 def dataset_name(dataset: str) -> str:
     """The papers' spelling of a registry dataset name."""
     return DATASET_NAMES.get(dataset, dataset)
 
 
 def source_label(source: str) -> str:
-    """The row label of a source: ``published`` or ``measured (<protocol family>)``."""
-    return "published" if source == PUBLISHED else f"measured ({source})"
+    """The row label of a source: ``published``, ``measured (<protocol family>)`` for the paper preset, or
+    ``measured (<family>), SISBench tiny preset, not the paper's schedule`` for another preset."""
+    if source == PUBLISHED:
+        return "published"
+    family, qualifier, tag = split_source(source)
+    label = f"measured ({join_source(family, qualifier)})"
+    return f"{label}, {NON_PAPER_ROW.format(preset=tag)}" if tag else label
+
+
+def source_preset(source: str, method: str) -> str:
+    """The preset column of a paper-table row: the paper's (published), ``-`` (the oracle) or the preset
+    its measured numbers ran at."""
+    if source == PUBLISHED:
+        return PUBLISHED_PRESET
+    if method == ORACLE:
+        return NO_PRESET
+    return split_source(source)[2] or PAPER_PRESET
 
 
 def load_published(directory: Path = PUBLISHED_DIR) -> pd.DataFrame:
@@ -224,9 +285,14 @@ def table_cells(spec: PaperTable, published: pd.DataFrame, results: pd.DataFrame
     entries = _with_qualifiers(entries) if len(entries) else entries.assign(qualifier=pd.Series(dtype=object))
     entries["family"] = [_family(str(p), d) for p, d in zip(entries["protocol_id"], entries["dataset"], strict=True)]
     entries = entries[entries["family"].notna()]
+    entries = entries.assign(tag=[preset_tag(m, p) for m, p in
+                                  zip(entries["method"], entries["preset"], strict=True)])
+    entries = entries.assign(source=[join_source(f, q, t) for f, q, t in
+                                     zip(entries["family"], entries["qualifier"], entries["tag"], strict=True)])
     found = sorted({f for f in entries["family"] if f not in spec.families})
-    qualified = sorted({f"{f}; {q}" for f, q in zip(entries["family"], entries["qualifier"], strict=True) if q})
-    families = [*spec.families, *found, *qualified]
+    # every method shows its paper-preset row of each family; a qualified key or another preset only where run
+    always = [*spec.families, *found]
+    extra_sources = sorted(set(entries["source"]) - set(always))
     keep = None if methods_filter is None else set(methods_filter)
     rows = [r for r in spec.rows if r in spec.published_only or keep is None or REGISTRY_NAMES.get(r) in keep]
     extra = [m for m in (*METHOD_ORDER, *sorted(set(measured["method"]) - set(METHOD_ORDER)))
@@ -241,16 +307,17 @@ def table_cells(spec: PaperTable, published: pd.DataFrame, results: pd.DataFrame
         method = row_method.get(row, row)
         sources = [PUBLISHED] if row in spec.rows else []
         if row not in spec.published_only:
-            sources += [f for f in families if "; " not in f or
-                        ((entries["method"] == method) & (entries["family"] + "; " + entries["qualifier"] == f)).any()]
+            mine = set(entries.loc[entries["method"] == method, "source"])
+            sources += [*always, *(f for f in extra_sources if f in mine)]
         for source in sources:
-            family, _, qualifier = source.partition("; ")
+            family, qualifier, tag = split_source(source)
             for dataset in spec.datasets:
                 protocol_id = spec.published_file if source == PUBLISHED else f"{dataset}-{family}"
                 found_entries = preferred_first(entries[(entries["method"] == method)
                                                         & (entries["dataset"] == dataset)
                                                         & (entries["protocol_id"] == protocol_id)
-                                                        & (entries["qualifier"] == qualifier)])
+                                                        & (entries["qualifier"] == qualifier)
+                                                        & (entries["tag"] == tag)])
                 entry = None if source == PUBLISHED or found_entries.empty else found_entries.iloc[0]
                 for metric in spec.metrics:
                     if source == PUBLISHED:
@@ -262,7 +329,8 @@ def table_cells(spec: PaperTable, published: pd.DataFrame, results: pd.DataFrame
                     else:
                         value, text, status = _measured_cell(entry, metric, spec.decimals)
                         protocol = protocol_id
-                    records.append({"row": row, "method": method, "source": source, "dataset": dataset,
+                    records.append({"row": row, "method": method, "source": source,
+                                    "preset": source_preset(source, method), "dataset": dataset,
                                     "metric": metric, "value": value, "text": text, "status": status,
                                     "protocol": protocol,
                                     "n_seeds": None if entry is None or pd.isna(entry["n_seeds"])
@@ -270,7 +338,7 @@ def table_cells(spec: PaperTable, published: pd.DataFrame, results: pd.DataFrame
                                     "ci95": None if entry is None else entry.get(f"{metric}{CI_SUFFIX}"),
                                     "run_id": None if entry is None else " ".join(entry["run_ids"]),
                                     "run_dir": None if entry is None else entry["run_dirs"][0]})
-    return pd.DataFrame(records, columns=["row", "method", "source", "dataset", "metric", "value", "text",
+    return pd.DataFrame(records, columns=["row", "method", "source", "preset", "dataset", "metric", "value", "text",
                                           "status", "protocol", "n_seeds", "ci95", "run_id", "run_dir"])
 
 
@@ -287,6 +355,17 @@ def layout(spec: PaperTable, cells: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def with_preset(frame: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (from :func:`layout`) with the preset of every row as a third index level, as the written
+    tables show it: ``the paper's`` for published rows, the preset a measured row ran at, ``-`` for the
+    oracle."""
+    presets = dict(zip(zip(cells["row"], cells["source"].map(source_label), strict=True), cells["preset"],
+                       strict=True))
+    index = pd.MultiIndex.from_tuples([(m, s, presets.get((m, s), NO_PRESET)) for m, s in frame.index],
+                                      names=[*frame.index.names, "preset"])
+    return frame.set_axis(index, axis=0)
+
+
 def protocol_legend(spec: PaperTable, cells: pd.DataFrame) -> list[str]:
     """One line per source: what protocol its numbers come from."""
     lines = []
@@ -297,11 +376,14 @@ def protocol_legend(spec: PaperTable, cells: pd.DataFrame) -> list[str]:
                 if len(described):
                     lines.append(f"published, {dataset_name(dataset)}: {described.iloc[0]}")
         else:
-            family, _, qualifier = source.partition("; ")
+            family, qualifier, tag = split_source(source)
             ids = ", ".join(f"{d}-{family}" for d in spec.datasets)
-            lines.append(f"measured ({source}): SISBench protocol {ids}"
+            lines.append(f"{source_label(source)}: SISBench protocol {ids}"
                          + (f", records that differ from the protocol's current key in: {qualifier}"
-                            if qualifier else ""))
+                            if qualifier else "")
+                         + (f"; runs of SISBench's {tag} preset (its widths, resolution, loss weights and "
+                            f"schedule, docs/presets.md), not comparable with the published numbers"
+                            if tag else ""))
     if (cells["text"].str.endswith(" †")).any():
         lines.append("± after a number: 95% interval (t over seeds); with † a bootstrap over the evaluation "
                      "images of a single seed")
@@ -390,7 +472,7 @@ def _relative(path: object, out: Path) -> str:
 def write_paper_table(out: Path, spec: PaperTable, cells: pd.DataFrame) -> list[Path]:
     """``<out>/tables/<key>.{csv,md,tex}`` in the paper's layout and ``<key>_cells.csv`` (long form, with
     the protocol and run directory behind every cell); ``cells`` from :func:`table_cells`."""
-    frame = layout(spec, cells)
+    frame = with_preset(layout(spec, cells), cells)
     notes = protocol_legend(spec, cells)
     base = Path(out) / "tables" / spec.key
     flat = frame.copy()

@@ -1,14 +1,15 @@
 """The papers' figures from the runs at hand (matplotlib, PNG + PDF, one fixed colour per method).
 
 - training loss curves per dataset, one panel per run (``train_log.csv``);
-- D_real / D_fake under Adam and AMM (seed 002 Figs. 13-14) from slnp runs that differ only in
+- D_real / D_fake under Adam and AMM (Zhang et al. 2020, SLNP-GAN, Figs. 13-14) from slnp runs that differ only in
   ``optimizer.type`` (``--sweep optimizer.type=Adam,AMM``), every seed drawn;
-- label | real | each method on the evaluation split (SPADE Fig. 5) from the runs' ``images/``;
-- one label map, several z (and style images) per multimodal method (SPADE Fig. 9, seed 000 Fig. 5);
+- label | real | each method on the evaluation split (Park et al. 2019, SPADE, Fig. 5) from the runs' ``images/``;
+- one label map, several z (and style images) per multimodal method (Park et al. 2019, SPADE, Fig. 9;
+  Xu & Tan 2022, adaptive normalization, Fig. 5);
 - metric bar charts per dataset and table block (protocol key and budget) with the tables' 95% intervals
   as error bars, every seed as a dot, the oracle as a dashed line;
 - learning curves per dataset and protocol from the runs' ``curve.csv`` (mean over seeds, t band);
-- SLNP-GAN's attention over instances (seed 002 Fig. 12).
+- SLNP-GAN's attention over instances (Zhang et al. 2020, SLNP-GAN, Fig. 12).
 
 A figure the runs cannot support raises :class:`FigureSkipped` with the reason; the report lists it.
 Figures are drawn on :class:`matplotlib.figure.Figure` objects, never through pyplot, so no global
@@ -63,6 +64,9 @@ from benchmark.report.figures.scores import metric_bars
 from benchmark.report.figures.training import loss_curves, read_train_log
 from benchmark.report.tables import dataset_name
 
+#: the papers whose figures the multimodal figure redraws
+MULTIMODAL_SOURCES = "Park et al. 2019, SPADE, Fig. 9; Xu & Tan 2022, adaptive normalization, Fig. 5"
+
 __all__ = ["FigureRecord", "FigureSkipped", "OptimizerPair", "attention_figure", "collate_samples",
            "comparable_config", "discriminator_terms", "evaluation_split", "learning_curves", "loss_curves",
            "make_figures", "method_color", "metric_bars", "multimodal_grid", "optimizer_comparison",
@@ -97,10 +101,10 @@ def make_figures(out: Path, runs: pd.DataFrame, results: pd.DataFrame, *, device
         attempt(f"losses_{dataset}", f"Training losses, {name}",
                 "Summed loss terms per network and training stage, moving average.", dataset,
                 lambda d=dataset: (loss_curves(runs, d), [Path(p) for p in runs[runs["dataset"] == d]["run_dir"]]))
-        attempt(f"samples_{dataset}", f"Samples, {name} (SPADE Fig. 5)",
+        attempt(f"samples_{dataset}", f"Samples, {name} (Park et al. 2019, SPADE, Fig. 5)",
                 "Label map, real image and each method's generated image of the same evaluation samples.",
                 dataset, lambda d=dataset: sample_grid(runs, d))
-        attempt(f"multimodal_{dataset}", f"Multimodal synthesis, {name} (SPADE Fig. 9, seed 000 Fig. 5)",
+        attempt(f"multimodal_{dataset}", f"Multimodal synthesis, {name} ({MULTIMODAL_SOURCES})",
                 f"One label map, {MULTIMODAL_SAMPLES} z draws per multimodal method and, for style-guided "
                 f"methods, outputs under {STYLE_IMAGES} style images (the most different mean colours among "
                 f"evaluation images 1-{STYLE_SEARCH}); a row is drawn when its images differ "
@@ -108,7 +112,7 @@ def make_figures(out: Path, runs: pd.DataFrame, results: pd.DataFrame, *, device
                 f"the row, mean |Δ| in 8-bit levels).", dataset,
                 lambda d=dataset: multimodal_grid(runs, d, device))
         if ((runs["dataset"] == dataset) & (runs["method"] == "slnp")).any():
-            attempt(f"attention_{dataset}", f"SLNP-GAN attention, {name} (seed 002 Fig. 12)",
+            attempt(f"attention_{dataset}", f"SLNP-GAN attention, {name} (Zhang et al. 2020, SLNP-GAN, Fig. 12)",
                     "Weight each attention region gives the instance outlined in cyan.", dataset,
                     lambda d=dataset: attention_figure(runs, d, device))
         table = (tables or {}).get(dataset)
@@ -139,17 +143,18 @@ def make_figures(out: Path, runs: pd.DataFrame, results: pd.DataFrame, *, device
             skipped.append((f"Learning curves, {name}",
                             "no run has a curve.csv (train with `run --eval-every K`)"))
     if not (runs["method"] == "slnp").any():
-        skipped.append(("SLNP-GAN attention (seed 002 Fig. 12)", "no slnp run"))
+        skipped.append(("SLNP-GAN attention (Zhang et al. 2020, SLNP-GAN, Fig. 12)", "no slnp run"))
     pairs = optimizer_pairs(runs)
     if not pairs:
-        skipped.append(("Adam vs AMM (seed 002 Figs. 13-14)",
+        skipped.append(("Adam vs AMM (Zhang et al. 2020, SLNP-GAN, Figs. 13-14)",
                         "needs slnp runs on one dataset whose configs differ only in optimizer.type "
                         "(Adam and AMM): `run --methods slnp --sweep optimizer.type=Adam,AMM`"))
     for i, pair in enumerate(pairs):
         same = [p for p in pairs[:i] if p.dataset == pair.dataset]
         suffix = f"_{len(same) + 1}" if same else ""
         attempt(f"adam_vs_amm_{pair.dataset}{suffix}",
-                f"Adam vs AMM, {dataset_name(pair.dataset)}{suffix.replace('_', ' #')} (seed 002 Figs. 13-14)",
+                f"Adam vs AMM, {dataset_name(pair.dataset)}{suffix.replace('_', ' #')} "
+                f"(Zhang et al. 2020, SLNP-GAN, Figs. 13-14)",
                 ADAM_CAPTION, pair.dataset, lambda p=pair: (optimizer_comparison(p), p.run_dirs))
     _remove_stale(directory, figures)
     return figures, skipped

@@ -1,4 +1,4 @@
-"""SLNP-GAN's refiner attention over instances (seed 002 Fig. 12)."""
+"""SLNP-GAN's refiner attention over instances (Zhang et al. 2020, SLNP-GAN, Fig. 12)."""
 
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ ATTENTION_INSTANCES = 3
 
 
 def attention_figure(runs: pd.DataFrame, dataset: str, device: str | None = None) -> tuple[Figure, list[Path]]:
-    """Seed 002 Fig. 12: SLNP-GAN's refiner attention. Per sample: label, generated image, and for the
-    largest instances the weight each attention region gives that instance (the instance outlined).
+    """Zhang et al. 2020 (SLNP-GAN) Fig. 12: SLNP-GAN's refiner attention. Per sample: label, generated
+    image, and for the largest instances the weight each attention region gives that instance (the instance outlined).
     The preferred slnp run this code can load is drawn."""
     slnp = preferred_first(runs[(runs["dataset"] == dataset) & (runs["method"] == "slnp")])
     chosen = [run for run in slnp.itertuples(index=False) if has_checkpoint(Path(run.run_dir))]
@@ -73,7 +73,7 @@ def attention_figure(runs: pd.DataFrame, dataset: str, device: str | None = None
             show_image(ax, generated, f"instance {t}: {_class_name(info, int(classes[b, t]))}")
             ax.imshow(heat, cmap="magma", alpha=0.6, vmin=0.0, vmax=max(float(heat.max()), 1e-6))
             ax.contour(index[b] == t, levels=[0.5], colors="cyan", linewidths=0.8)
-    fig.suptitle(f"SLNP-GAN attention on {dataset_name(dataset)} (seed 002 Fig. 12; {run.run_id})")
+    fig.suptitle(f"SLNP-GAN attention on {dataset_name(dataset)} (Zhang et al. 2020, SLNP-GAN, Fig. 12; {run.run_id})")
     return fig, [Path(run.run_dir)]
 
 

@@ -1,5 +1,5 @@
-"""Generated images: label | real | each method (SPADE Fig. 5) and one label map under several z / style
-images (SPADE Fig. 9, seed 000 Fig. 5).
+"""Generated images: label | real | each method (Park et al. 2019, SPADE, Fig. 5) and one label map under
+several z / style images (Park et al. 2019, SPADE, Fig. 9; Xu & Tan 2022, adaptive normalization, Fig. 5).
 
 The multimodal grid draws a method's row only where its images really differ. A method can be
 multimodal by construction (``method.multimodal``: it takes z) and still give four identical-looking
@@ -59,8 +59,8 @@ MIN_RELATIVE_SPREAD = 0.1
 
 
 def sample_grid(runs: pd.DataFrame, dataset: str) -> tuple[Figure, list[Path]]:
-    """SPADE Fig. 5: label | real | each method's generated image, for the first evaluation samples every
-    method generated. Returns the figure and the runs it shows."""
+    """Park et al. 2019 (SPADE) Fig. 5: label | real | each method's generated image, for the first
+    evaluation samples every method generated. Returns the figure and the runs it shows."""
     chosen = preferred_per_method(runs[runs["dataset"] == dataset], lambda d: (d / "images").is_dir())
     if not chosen:
         raise FigureSkipped(f"no run on {dataset} has generated images (images/)")
@@ -86,7 +86,7 @@ def sample_grid(runs: pd.DataFrame, dataset: str) -> tuple[Figure, list[Path]]:
         for col, run in enumerate(chosen, start=2):
             show_image(axes[row, col], load_png(Path(run.run_dir) / "images" / f"{stem}.png"),
                        paper_name(run.method) if row == 0 else None, method_color(run.method))
-    fig.suptitle(f"{dataset_name(dataset)}: label, real image and each method (SPADE Fig. 5)")
+    fig.suptitle(f"{dataset_name(dataset)}: label, real image and each method (Park et al. 2019, SPADE, Fig. 5)")
     return fig, [Path(r.run_dir) for r in chosen]
 
 
@@ -186,10 +186,11 @@ def _not_multimodal(method: str, cfg: Mapping[str, Any]) -> str:
 
 def multimodal_grid(runs: pd.DataFrame, dataset: str,
                     device: str | None = None) -> tuple[Figure, list[Path], str]:
-    """SPADE Fig. 9 / seed 000 Fig. 5: one label map; per multimodal method a row of z draws (left out
-    when they do not differ visibly, see :data:`MIN_RELATIVE_SPREAD`) and, for style-guided methods, a row of
-    outputs under the style images shown on top. Returns the figure, the runs drawn and a note naming
-    every method left out and why (also a run the code cannot load)."""
+    """Park et al. 2019 (SPADE) Fig. 9 / Xu & Tan 2022 (adaptive normalization) Fig. 5: one label map; per
+    multimodal method a row of z draws (left out when they do not differ visibly, see
+    :data:`MIN_RELATIVE_SPREAD`) and, for style-guided methods, a row of outputs under the style images shown on
+    top. Returns the figure, the runs drawn and a note naming every method left out and why (also a run the code
+    cannot load)."""
     candidates = preferred_per_method(runs[runs["dataset"] == dataset], has_checkpoint)
     if not candidates:
         raise FigureSkipped(f"no run on {dataset} has a checkpoint to generate from")
@@ -245,5 +246,5 @@ def multimodal_grid(runs: pd.DataFrame, dataset: str,
         for col, image in enumerate(spread_row.images, start=1):
             show_image(axes[row, col], image)
             axes[row, col].set_axis_on()
-    fig.suptitle(f"{dataset_name(dataset)}: one label map, several z / style images (SPADE Fig. 9)")
+    fig.suptitle(f"{dataset_name(dataset)}: one label map, several z / style images (Park et al. 2019, SPADE, Fig. 9)")
     return fig, used, note

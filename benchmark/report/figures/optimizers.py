@@ -1,4 +1,4 @@
-"""SLNP-GAN's Adam vs AMM (seed 002 Figs. 13-14): D_real and D_fake of runs that differ only in
+"""SLNP-GAN's Adam vs AMM (Zhang et al. 2020, SLNP-GAN, Figs. 13-14): D_real and D_fake of runs that differ only in
 ``optimizer.type``, as ``run --methods slnp --sweep optimizer.type=Adam,AMM`` trains them.
 
 Decisions:
@@ -95,8 +95,8 @@ def discriminator_terms(log: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def optimizer_comparison(pair: OptimizerPair) -> Figure:
-    """Seed 002 Figs. 13-14: (a) Adam, (b) AMM; D_real and D_fake over iterations, shared y axis; every
-    seed thin, the mean over seeds thick."""
+    """Zhang et al. 2020 (SLNP-GAN) Figs. 13-14: (a) Adam, (b) AMM; D_real and D_fake over iterations,
+    shared y axis; every seed thin, the mean over seeds thick."""
     fig = Figure(figsize=(9, 3.4), layout="constrained")
     axes = fig.subplots(1, len(pair.runs), sharey=True, squeeze=False).ravel()
     for ax, letter, (optimizer, run_dirs) in zip(axes, "abcd", pair.runs.items(), strict=False):
@@ -117,7 +117,7 @@ def optimizer_comparison(pair: OptimizerPair) -> Figure:
         ax.legend(fontsize=8)
     axes[0].set_ylabel("discriminator loss (moving average)")
     fig.suptitle(f"{paper_name(pair.method)} on {dataset_name(pair.dataset)}: "
-                 f"{' vs '.join(pair.runs)} (seed 002 Figs. 13-14)")
+                 f"{' vs '.join(pair.runs)} (Zhang et al. 2020, SLNP-GAN, Figs. 13-14)")
     return fig
 
 
