@@ -10,6 +10,8 @@ import pytest
 import torch
 import torchvision
 
+from tests.slurm_cluster import slurm_cluster  # noqa: F401 - the session's one-node SLURM cluster fixture
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
