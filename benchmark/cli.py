@@ -481,7 +481,11 @@ def _runs_seed(metrics_file: Path) -> object:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from benchmark.experiment.jobs import pending_report
+
     _report(args.out, None)
+    for line in pending_report(args.out):  # submitted cluster jobs not finished yet, or failed, with their logs
+        print(line)
     return 0
 
 
