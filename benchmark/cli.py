@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import evaluation
-from benchmark.user_error import UserError
 
 DEFAULT_OUT = Path("results")
 
 
-class CLIError(UserError):
+class CLIError(Exception):
     """A user error: printed as one sentence, exit status 2."""
 
 
@@ -113,10 +112,6 @@ def _config(args: argparse.Namespace, method: str, *, seed: int | None = None, e
                 stage["iters"] = min(stage["iters"], args.iters)
     if "budget" not in cfg:  # the training budget is part of every config (and its hash); none by default
         cfg["budget"] = None
-    from benchmark.validate import check_config
-
-    # every --set type, the schedule, --amp and --device, before anything is built or written
-    check_config(cfg, device=getattr(args, "device", None))
     return cfg
 
 
@@ -404,10 +399,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     _check_name("DATASETS", args.dataset)
     options = _eval_options(args)
-    if args.name and not args.images:
-        raise CLIError("--name names a folder of external images; give it with --images DIR")
     if args.images:
-        return _evaluate_images(args, options)
+        data_cfg = _data_config(args, args.data_root)
+        record, path = evaluation.evaluate_folder(args.images, data_cfg, args.dataset, protocol=args.protocol,
+                                                  **options)
+        print(evaluation.format_record(record))
+        print(f"wrote {path}")
+        return 0
     source = Path(args.checkpoint or args.official_checkpoint)
     method = None  # built here from a weights file (official or ours); else the run's own, loaded when needed
     if args.checkpoint and (source / "config.json").is_file():
@@ -457,35 +455,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate_images(args: argparse.Namespace, options: dict) -> int:
-    """``evaluate --images DIR [--name NAME]``: a folder of images made elsewhere, under the dataset's protocol;
-    with --name a run of its own (a row of the tables and the report), else a record beside the folder."""
-    data_cfg = _data_config(args, args.data_root)
-    if args.name:
-        record, path = evaluation.evaluate_external(args.images, data_cfg, args.dataset, args.name, args.out,
-                                                    protocol=args.protocol, preset=args.preset, **options)
-        print(evaluation.format_record(record))
-        print(f"wrote {path} (external images from {args.images}, seed {_runs_seed(path)}); "
-              f"`python -m benchmark report --out {args.out}` shows them beside the trained methods")
-        return 0
-    record, path = evaluation.evaluate_folder(args.images, data_cfg, args.dataset, protocol=args.protocol, **options)
-    print(evaluation.format_record(record))
-    print(f"wrote {path} (no table reads it: add --name NAME to file the folder as a run of its own)")
-    return 0
-
-
-def _runs_seed(metrics_file: Path) -> object:
-    from benchmark import runs
-
-    return runs.read_manifest(metrics_file.parent).get("seed")
-
-
 def cmd_report(args: argparse.Namespace) -> int:
-    from benchmark.experiment.jobs import pending_report
-
     _report(args.out, None)
-    for line in pending_report(args.out):  # submitted cluster jobs not finished yet, or failed, with their logs
-        print(line)
     return 0
 
 
@@ -592,27 +563,6 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
                    help="local LPIPS backbone weights (torchvision's alexnet-owt-7be5be79.pth) for LPIPS diversity")
 
 
-def _add_slurm_options(p: argparse.ArgumentParser) -> None:
-    """The options of ``run --executor slurm`` (benchmark.experiment.executors.slurm)."""
-    g = p.add_argument_group("--executor slurm", "one SLURM job array per command, one run per task (submitit)")
-    g.add_argument("--partition", default=None, help="the SLURM partition (default: the cluster's default one)")
-    g.add_argument("--gpus-per-run", type=int, default=0, metavar="N",
-                   help="GPUs per run (default 0); a run on N > 1 GPUs is one DDP job of N tasks")
-    g.add_argument("--cpus-per-run", type=int, default=1, metavar="N",
-                   help="CPU cores per run (default 1), divided between its tasks; a CPU run trains with as many "
-                        "threads, recorded in its run id")
-    g.add_argument("--mem-per-run", type=float, default=None, metavar="GB",
-                   help="memory per run in GB (default: the partition's default)")
-    g.add_argument("--time-limit", type=int, default=60, metavar="MIN",
-                   help="time limit per job in minutes (default 60); a run that reaches it checkpoints, is "
-                        "requeued and resumes where it stopped")
-    g.add_argument("--array-parallelism", type=int, default=None, metavar="N",
-                   help="at most N tasks of the array at once (default: all)")
-    g.add_argument("--sbatch", action="append", default=None, metavar="KEY=VALUE",
-                   help="any other sbatch parameter, passed through (repeatable), e.g. --sbatch account=vision "
-                        "--sbatch qos=high; KEY alone for a flag such as exclusive")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmark",
                                      description="SISBench: train, generate and evaluate semantic image "
@@ -681,26 +631,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-wait", action="store_true",
                    help="do not wait: with slurm, submit, print the job ids and return; here, leave a run "
                         "another process is training to it and list it as pending")
-    _add_slurm_options(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("evaluate", help="score generated images, a run or an official checkpoint under a protocol")
     _add_common(p, method=False)
     p.add_argument("--method", default=None, help="the method a checkpoint file belongs to")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--images", type=Path, metavar="DIR",
-                     help="a folder of images made elsewhere, one <stem>.png per label map of the evaluation split "
-                          "(the label map's file name); with --name it becomes a run of its own, "
-                          "<out>/runs/<dataset>/<NAME>/ext-<sha>/, shown in the tables and the report; without "
-                          "--name the record is written beside the folder as DIR.metrics.<protocol>.json, which no "
-                          "table reads")
+    src.add_argument("--images", type=Path, help="a folder of generated <stem>.png for the evaluation split")
     src.add_argument("--checkpoint", type=Path, help="a run directory (or a .safetensors file with --method)")
     src.add_argument("--official-checkpoint", type=Path, help="an official latest_net_G.pth (with --method)")
     p.add_argument("--num-images", type=int, default=None, help="evaluate the first N images (recorded)")
     p.add_argument("--oracle", action="store_true", help="also score the real images (the oracle row)")
-    p.add_argument("--name", default=None,
-                   help="with --images: the row name of the folder (e.g. pix2pixhd-official); several folders "
-                        "under one name are its seeds (--seed numbers them, default: in the order filed)")
     _add_eval_options(p)
     p.set_defaults(func=cmd_evaluate)
 
@@ -770,7 +711,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _check_counts(args)
         return int(args.func(args) or 0)
-    except (UserError, *USER_ERRORS) as exc:  # CLIError, ConfigError, RunError, ... and a few library errors
+    except CLIError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -207,11 +207,12 @@ def test_curve_rows_survive_stop_and_resume(curve_runs):
 # -- sweeps --------------------------------------------------------------------------------------------
 
 def test_sweep_plan_is_the_cross_product_with_seeds():
-    from benchmark.cli import _plan, _seeds_arg, _sweep_args
+    from benchmark.cli import _plan_request, _seeds_arg, _sweep_args
+    from benchmark.experiment.plan import plan_configs
 
     args = build_parser().parse_args(["run", "--methods", "pix2pix", "--seeds", "0,3", "--sweep", "model.ngf=4,8",
                                       "--sweep", "optimizer.betas=(0.5, 0.999),(0.0, 0.9)", "--iters", "2", *DATA])
-    plan = _plan(args, ["pix2pix"], _seeds_arg(args), _sweep_args(args))
+    plan = plan_configs(_plan_request(args, ["pix2pix"], _seeds_arg(args), _sweep_args(args)))
     assert len(plan) == 8
     combos = {(p.cfg["model"]["ngf"], tuple(p.cfg["optimizer"]["betas"]), p.cfg["seed"]) for p in plan}
     assert len(combos) == 8

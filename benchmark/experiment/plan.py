@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from mmengine.config import Config
 
@@ -116,6 +116,8 @@ class PlanRequest:
     budget: Any = None
     show_seed: bool = False
     announce: Callable[[str], None] = print
+    device: str | None = None
+    check: bool = True  # call benchmark.validate.check_config (False where ``resolve`` already does)
 
 
 # -- threads: part of a CPU run's identity -------------------------------------------------------------
@@ -239,18 +241,20 @@ def _plain_config(cfg: Config) -> dict[str, Any]:
     return plain
 
 
-def make_plan(request: PlanRequest, options: RunOptions) -> list[PlannedRun]:
-    """Every (method, sweep values, seed) run of ``request``, each checked before anything trains.
+class PlannedConfig(NamedTuple):
+    method: str
+    cfg: Config
+    sweep: dict[str, Any]
 
-    Prints what ``run`` always printed while preparing (the budget lines, a protocol's FID fallback)."""
-    from benchmark import evaluation, pipeline, runs
+
+def plan_configs(request: PlanRequest) -> list[PlannedConfig]:
+    """Every (method, sweep values, seed) config of ``request``, resolved (and checked by the CLI's resolution,
+    :func:`benchmark.validate.check_config` included), in plan order: methods, then sweep values, then seeds."""
     from benchmark.compute import stage_iterations
     from benchmark.config import parse_override
-    from benchmark.trainer import DistInfo, pick_device
 
     check_config = _check_config()
-    device = pick_device(options.device, DistInfo())
-    configs: list[tuple[str, Config, dict[str, Any]]] = []
+    out = []
     for name in request.methods:
         base = request.resolve(name, None, ())
         for key, _ in request.sweeps:
@@ -262,12 +266,25 @@ def make_plan(request: PlanRequest, options: RunOptions) -> list[PlannedRun]:
             sweep = dict(parse_override(e) for e in extra)
             for seed in request.seeds or [None]:
                 cfg = request.resolve(name, seed, extra)
+                if check_config is not None and request.check:
+                    check_config(cfg, device=request.device)
                 cfg["run"] = {"sweep": sweep}  # the ``run`` section stays out of the config hash
                 stage_iterations(cfg)  # a schedule that trains nothing is refused now, not after other runs
-                if check_config is not None:
-                    check_config(cfg, device=options.device)
-                set_threads(cfg, options.threads, device)
-                configs.append((name, cfg, sweep))
+                out.append(PlannedConfig(name, cfg, sweep))
+    return out
+
+
+def make_plan(request: PlanRequest, options: RunOptions) -> list[PlannedRun]:
+    """Every (method, sweep values, seed) run of ``request``, each checked before anything trains.
+
+    Prints what ``run`` always printed while preparing (the budget lines, a protocol's FID fallback)."""
+    from benchmark import evaluation, pipeline, runs
+    from benchmark.trainer import DistInfo, pick_device
+
+    device = pick_device(options.device, DistInfo())
+    configs = [(c.method, c.cfg, c.sweep) for c in plan_configs(request)]
+    for _, cfg, _ in configs:
+        set_threads(cfg, options.threads, device)
     for _, cfg, _ in configs:  # every dataset split is readable before anything trains
         pipeline.checked_dataset(cfg["data"], "train", train=True)
     budgets: list[tuple[dict[str, Any] | None, dict[str, float] | None]] = [(None, None)] * len(configs)
