@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,16 +23,18 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from benchmark.io import atomic_path, atomic_write_json
+from benchmark.user_error import UserError
 
 LATEST = "latest.json"
 _NAME = re.compile(r"^(?P<stage>[A-Za-z0-9_]+)_(?P<it>\d{8})\.safetensors$")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint is missing, unreadable or does not fit the method."""
 
 
@@ -134,8 +137,10 @@ def save_checkpoint(ckpt_dir: Path, method: nn.Module, stage: str, iteration: in
     state = dict(training_state, stage=stage, iteration=iteration)
     with atomic_path(ref.state) as tmp:
         torch.save(state, tmp)
-    atomic_write_json(ckpt_dir / LATEST, {"weights": ref.weights.name, "state": ref.state.name,
-                                          "stage": stage, "iteration": iteration})
+    meta = {"weights": ref.weights.name, "state": ref.state.name, "stage": stage, "iteration": iteration}
+    if isinstance(state.get("train_s"), int | float):
+        meta["train_s"] = float(state["train_s"])
+    atomic_write_json(ckpt_dir / LATEST, meta)
     if keep:
         prune(ckpt_dir, keep, protect=ref)
     return ref
@@ -164,21 +169,80 @@ def prune(ckpt_dir: Path, keep: int, protect: CheckpointRef) -> None:
                 ref.state.unlink(missing_ok=True)
 
 
-def latest_checkpoint(ckpt_dir: Path) -> CheckpointRef | None:
-    pointer = ckpt_dir / LATEST
-    if not pointer.is_file():
-        return None
+def readable(ref: CheckpointRef) -> bool:
+    """Whether both files of ``ref`` can be opened: the safetensors header fits the file, the training
+    state loads with ``weights_only``."""
     try:
-        meta = json.loads(pointer.read_text())
-        ref = CheckpointRef(ckpt_dir / meta["weights"], ckpt_dir / meta["state"], meta["stage"],
-                            int(meta["iteration"]))
-    except (ValueError, KeyError) as exc:
-        raise CheckpointError(f"{pointer} is corrupt ({exc}); delete it to fall back to an older "
-                              f"checkpoint or start the run afresh") from exc
-    if not (ref.weights.is_file() and ref.state.is_file()):
-        raise CheckpointError(f"{pointer} names {ref.weights.name}, which is missing; delete {pointer} "
-                              f"or the run directory to start afresh")
-    return ref
+        with safe_open(str(ref.weights), framework="pt") as fh:
+            fh.keys()
+        torch.load(ref.state, map_location="cpu", weights_only=True)
+    except Exception:
+        return False
+    return True
+
+
+def newest_readable(ckpt_dir: Path, exclude: CheckpointRef | None = None) -> CheckpointRef | None:
+    """The most recently written checkpoint in ``ckpt_dir`` whose files load (by the state file's
+    modification time, then iteration), other than ``exclude``; None if there is none."""
+    refs = [r for r in list_checkpoints(ckpt_dir) if r != exclude]
+    refs.sort(key=lambda r: (_mtime(r.state), r.iteration), reverse=True)
+    return next((r for r in refs if readable(r)), None)
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return -1
+
+
+def has_checkpoint(ckpt_dir: Path) -> bool:
+    """Whether ``ckpt_dir`` holds anything to resume from: ``latest.json`` or a complete checkpoint pair."""
+    return (ckpt_dir / LATEST).is_file() or bool(list_checkpoints(ckpt_dir))
+
+
+def latest_checkpoint(ckpt_dir: Path) -> CheckpointRef | None:
+    """The checkpoint ``latest.json`` names; where that file is missing, corrupt or names missing files, the
+    newest readable checkpoint in ``ckpt_dir`` (with a warning that says so); None if there is none."""
+    ckpt_dir = Path(ckpt_dir)
+    pointer = ckpt_dir / LATEST
+    problem = None
+    if pointer.is_file():
+        try:
+            meta = json.loads(pointer.read_text())
+            names = (meta["weights"], meta["state"])
+            if not all(isinstance(n, str) and n and Path(n).name == n for n in names):
+                raise ValueError(f"the file names {list(names)} are not names in {ckpt_dir}")
+            ref = CheckpointRef(ckpt_dir / names[0], ckpt_dir / names[1], meta["stage"], int(meta["iteration"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            problem = f"{pointer} is corrupt ({type(exc).__name__}: {exc})"
+        else:
+            if ref.weights.is_file() and ref.state.is_file():
+                return ref
+            problem = f"{pointer} names {ref.weights.name}, which is missing"
+    fallback = newest_readable(ckpt_dir)
+    if fallback is None:
+        if problem is None and not list_checkpoints(ckpt_dir):
+            return None
+        what = problem or f"{ckpt_dir} holds no {LATEST}"
+        raise CheckpointError(f"{what} and no checkpoint in {ckpt_dir} can be read; delete the run directory "
+                              f"{ckpt_dir.parent} to start the run afresh")
+    warnings.warn(f"{problem or f'{ckpt_dir} holds no {LATEST}'}; using {fallback.weights.name}, the newest "
+                  f"readable checkpoint", stacklevel=2)
+    return fallback
+
+
+def saved_train_s(ref: CheckpointRef) -> float | None:
+    """The run's training seconds up to checkpoint ``ref`` (the ``train_s`` its state records; read from
+    ``latest.json`` where that names ``ref``), None for a checkpoint written before this was recorded."""
+    try:
+        meta = json.loads((ref.weights.parent / LATEST).read_text())
+        if meta.get("weights") == ref.weights.name and isinstance(meta.get("train_s"), int | float):
+            return float(meta["train_s"])
+    except (OSError, ValueError, AttributeError):
+        pass
+    value = load_training_state(ref).get("train_s")
+    return float(value) if isinstance(value, int | float) else None
 
 
 def load_training_state(ref: CheckpointRef) -> dict[str, Any]:
@@ -194,7 +258,7 @@ def resolve_weights(path: str | Path) -> Path:
     if path.is_file():
         return path
     for ckpt_dir in (path / "checkpoints", path):
-        if (ckpt_dir / LATEST).is_file():
+        if has_checkpoint(ckpt_dir):
             ref = latest_checkpoint(ckpt_dir)
             assert ref is not None
             return ref.weights

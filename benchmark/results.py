@@ -36,6 +36,7 @@ from typing import Any
 import pandas as pd
 
 from benchmark.config import run_identity
+from benchmark.io import UnsafePathError, safe_component
 
 ORACLE_DIR = "_oracle"
 ORACLE = "oracle"
@@ -271,6 +272,13 @@ def collect_runs(out: Path) -> pd.DataFrame:
         if record is None:
             continue
         row = _metrics_row(path, record, problems)
+        try:  # the names that become paths of the report (<out>/<dataset>/table.*) stay plain names
+            for key in ("dataset", "method", "run_id", "protocol_id"):
+                if row[key] is not None:
+                    safe_component(row[key], key, path)
+        except UnsafePathError as exc:
+            problems.append(f"{exc}; it is left out of the report")
+            continue
         if row["protocol_id"] is not None:
             rows.append(row)
     frame = pd.DataFrame(rows)
