@@ -1,4 +1,9 @@
 # CPU preset: the same code path as the paper preset at reduced width and resolution; minutes on 2 cores.
+# train.iters: a few hundred iterations, minutes on 2 cores (each method's tiny file sets its own).
+# train.epochs: the paper presets count epochs of the real datasets; the tiny preset counts iterations.
+# train.batch_size: 8, what 2 CPU cores train at a useful rate (the papers: 1 to 32 on GPUs).
+# train.lr_schedule: the same linear decay over the second half for every method, so short runs end settled
+# (a method whose paper keeps the rate constant, as CRN, keeps it in its paper preset).
 seed = 0
 train = dict(
     iters=300,            # per stage unless a method's config sets stages.<stage>.iters
