@@ -22,3 +22,14 @@ def float64():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(previous)
+
+
+@pytest.fixture(scope="session")
+def tiny_segmenter(tmp_path_factory) -> str:
+    """A segmenter trained for 3 iterations on tiny synthetic data (the protocol's own takes minutes), passed
+    with --segmenter-checkpoint."""
+    from benchmark.config import load_data_config
+    from metrics.segmenters.train import train_segmenter
+
+    data_cfg = load_data_config("synthetic", "tiny", ["data.num_train=16", "data.num_val=6"])
+    return str(train_segmenter(data_cfg, tmp_path_factory.mktemp("seg"), iters=3, batch_size=4))
