@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import evaluation
+from benchmark.user_error import UserError
 
 DEFAULT_OUT = Path("results")
 
 
-class CLIError(Exception):
+class CLIError(UserError):
     """A user error: printed as one sentence, exit status 2."""
 
 
@@ -87,6 +88,10 @@ def _option_keys(args: argparse.Namespace) -> dict[str, str]:
     return keys
 
 
+#: commands whose configs train: their batch size is checked against the training split while resolving
+TRAINING_COMMANDS = ("train", "run", "bench")
+
+
 def _config(args: argparse.Namespace, method: str, *, seed: int | None = None, extra: Sequence[str] = ()):
     """The resolved config of ``method`` from the command line; ``seed`` (else ``--seed``) and ``extra``
     overrides (a sweep's values) come last."""
@@ -112,6 +117,15 @@ def _config(args: argparse.Namespace, method: str, *, seed: int | None = None, e
                 stage["iters"] = min(stage["iters"], args.iters)
     if "budget" not in cfg:  # the training budget is part of every config (and its hash); none by default
         cfg["budget"] = None
+    from benchmark.validate import check_config
+
+    # every --set type, the schedule, --amp and --device, before anything is built or written
+    check_config(cfg, device=getattr(args, "device", None))
+    if getattr(args, "command", None) in TRAINING_COMMANDS:  # and the batch against the training split
+        from benchmark.pipeline import checked_dataset
+
+        train_images = len(checked_dataset(cfg["data"], "train", train=True))
+        check_config(cfg, device=getattr(args, "device", None), split_sizes={"train": train_images})
     return cfg
 
 
@@ -292,8 +306,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from benchmark import pipeline
+    from benchmark.validate import check_checkpoint_path, check_official_loader
 
     method_name = _check_name("METHODS", args.method)
+    check_checkpoint_path(Path(args.checkpoint or args.official_checkpoint), official=bool(args.official_checkpoint))
+    if args.official_checkpoint:
+        check_official_loader(method_name)
     cfg = _config(args, method_name)
     if args.official_checkpoint:
         from benchmark.datasets import dataset_info
@@ -396,8 +414,12 @@ def _report(out: Path, dataset: str | None) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from benchmark import pipeline, runs
     from benchmark.config import to_plain
+    from benchmark.validate import check_checkpoint_path, check_official_loader
 
     _check_name("DATASETS", args.dataset)
+    if args.num_images is not None and args.num_images < 2:
+        raise CLIError(f"--num-images {args.num_images}: the metrics need at least 2 evaluation images; give "
+                       f"--num-images 2 or more, or leave it out to score the protocol's whole split")
     options = _eval_options(args)
     if args.images:
         data_cfg = _data_config(args, args.data_root)
@@ -405,17 +427,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                                   **options)
         print(evaluation.format_record(record))
         print(f"wrote {path}")
+    check_checkpoint_path(source, official=bool(args.official_checkpoint))
         return 0
     source = Path(args.checkpoint or args.official_checkpoint)
     method = None  # built here from a weights file (official or ours); else the run's own, loaded when needed
     if args.checkpoint and (source / "config.json").is_file():
         run_dir = source
+        if args.official_checkpoint:
+            check_official_loader(_check_name("METHODS", args.method))
     else:
         if not args.method:
             raise CLIError("--method is needed with a checkpoint file (which method's networks it holds)")
         cfg = _config(args, _check_name("METHODS", args.method))
-        if not source.is_file():
-            raise CLIError(f"{source}: no such checkpoint file")
+        if source.is_dir():  # a checkpoints/ folder (or a directory holding one) without the run's config.json
+            from benchmark.checkpoint import resolve_weights
+
+            source = resolve_weights(source)
         if args.official_checkpoint:
             from benchmark.datasets import dataset_info
             from benchmark.registry import METHODS
@@ -711,10 +738,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _check_counts(args)
         return int(args.func(args) or 0)
-    except CLIError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except USER_ERRORS as exc:
+    except (UserError, *USER_ERRORS) as exc:  # CLIError, ConfigError, RunError, ... and a few library errors
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
