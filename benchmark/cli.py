@@ -427,17 +427,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                                   **options)
         print(evaluation.format_record(record))
         print(f"wrote {path}")
-    check_checkpoint_path(source, official=bool(args.official_checkpoint))
         return 0
     source = Path(args.checkpoint or args.official_checkpoint)
     method = None  # built here from a weights file (official or ours); else the run's own, loaded when needed
+    check_checkpoint_path(source, official=bool(args.official_checkpoint))
     if args.checkpoint and (source / "config.json").is_file():
         run_dir = source
-        if args.official_checkpoint:
-            check_official_loader(_check_name("METHODS", args.method))
     else:
         if not args.method:
             raise CLIError("--method is needed with a checkpoint file (which method's networks it holds)")
+        if args.official_checkpoint:
+            check_official_loader(_check_name("METHODS", args.method))
         cfg = _config(args, _check_name("METHODS", args.method))
         if source.is_dir():  # a checkpoints/ folder (or a directory holding one) without the run's config.json
             from benchmark.checkpoint import resolve_weights
