@@ -45,6 +45,7 @@ from tqdm import tqdm
 from benchmark.io import atomic_write_json
 from benchmark.registry import METRICS
 from benchmark.resources import cache_root
+from benchmark.user_error import UserError
 from metrics.base import DIVERSITY, INCEPTION, SEGMENTER, TEXTURE, EvalState, ProtocolError, WeightsUnavailable
 from metrics.bootstrap import DEFAULT_RESAMPLES, PerImageCounts, bootstrap_ci95
 from metrics.diversity import KEY_LPIPS, DiversitySamples, load_lpips, per_map_lpips
@@ -79,6 +80,21 @@ from metrics.texture import (
 ImageSource = str | os.PathLike | Iterable[tuple[str, Tensor]]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+#: how many offending files an error message names
+LISTED_FILES = 5
+
+
+class EvaluationInputError(UserError, ValueError):
+    """Generated images (or an image count) the protocol cannot score: unreadable or truncated files, images
+    of another size than the label maps' or the protocol's, fewer than two images."""
+
+
+class UnreadableImage(EvaluationInputError):
+    """One generated image file that cannot be decoded."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{path} cannot be read as an image ({reason})")
+        self.path, self.reason = Path(path), reason
 
 
 def resize_images(images: Tensor, size: tuple[int, int], resize_filter: str) -> Tensor:
@@ -117,13 +133,32 @@ def image_lookup(generated: ImageSource) -> tuple[Callable[[str], Tensor], set[s
                     raise ValueError(f"{root} holds two images with stem {path.stem!r}: "
                                      f"{files[path.stem].name}, {path.name}")
                 files[path.stem] = path
-        return (lambda stem: load_image(files[stem])), set(files)
+
+        def read(stem: str) -> Tensor:
+            try:
+                return load_image(files[stem])
+            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+                # PIL: UnidentifiedImageError (not an image), "image file is truncated", a broken PNG chunk
+                raise UnreadableImage(files[stem], f"{type(exc).__name__}: {exc}") from exc
+
+        return read, set(files)
     images = {}
     for stem, image in generated:
         if stem in images:
             raise ValueError(f"the generated images hold stem {stem!r} twice")
         images[stem] = image.detach().cpu()
     return (lambda stem: _as_float_image(images[stem], stem)), set(images)
+
+
+def _expected_size(size: tuple[int, ...], label_size: tuple[int, ...], resolution: tuple[int, ...]) -> bool:
+    """Whether a generated image of ``size`` (H, W) may be scored: at its label map's size (what a method
+    generates; the protocol resizes it), at the protocol's ``resolution``, or larger than it at its aspect
+    ratio (an official repository's output, downscaled). A smaller image of another size would be upscaled and
+    scored as if it were a full-resolution result."""
+    if size in (tuple(label_size), tuple(resolution)):
+        return True
+    (h, w), (rh, rw) = size, resolution
+    return h >= rh and w >= rw and abs(w / h - rw / rh) <= 0.01 * rw / rh
 
 
 def _stem(sample: Mapping[str, Any], index: int) -> str:
@@ -322,16 +357,21 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
     unknown = [m for m in protocol.metrics if m not in METRICS]
     if unknown:
         raise ValueError(f"protocol {protocol.id} lists unknown metrics {unknown}; registered: {METRICS.names()}")
-    ex = _Extractors(protocol, list(protocol.metrics), num_classes=num_classes, data_cfg=data_cfg, device=device,
-                     cache_dir=cache_dir, inception_weights=inception_weights,
-                     segmenter_checkpoint=segmenter_checkpoint, segmenter=segmenter, diversity=diversity,
-                     lpips_weights=lpips_weights)
-
     eval_set = build_dataset(data_cfg, protocol.split, train=False)
     limit = num_images if num_images is not None else protocol.num_images
     n = len(eval_set) if limit is None else min(limit, len(eval_set))
     if n < 2:
-        raise ValueError(f"the {protocol.split} split of {info.name} holds {len(eval_set)} images; need >= 2")
+        if limit is not None and limit < 2 and len(eval_set) >= 2:
+            raise EvaluationInputError(f"--num-images {limit}: the metrics need at least 2 evaluation images; give "
+                                       f"--num-images 2 or more (the {protocol.split} split of {info.name} holds "
+                                       f"{len(eval_set)})")
+        raise EvaluationInputError(f"the {protocol.split} split of {info.name} holds {len(eval_set)} images; the "
+                                   f"metrics need at least 2")
+
+    ex = _Extractors(protocol, list(protocol.metrics), num_classes=num_classes, data_cfg=data_cfg, device=device,
+                     cache_dir=cache_dir, inception_weights=inception_weights,
+                     segmenter_checkpoint=segmenter_checkpoint, segmenter=segmenter, diversity=diversity,
+                     lpips_weights=lpips_weights)
 
     confusion = ConfusionMatrix(num_classes, IGNORE_INDEX, device=device) if ex.needs(SEGMENTER) else None
     per_image = PerImageCounts(num_classes, IGNORE_INDEX) if confusion is not None else None
@@ -341,6 +381,8 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
     gen_feats: dict[str, list[Tensor]] = {INCEPTION: [], SEGMENTER: []}
     fingerprint = hashlib.sha256()
     missing: list[str] = []
+    unreadable: list[UnreadableImage] = []
+    wrong_size: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = []  # (stem, size, label maps' size)
     used: set[str] = set()
     resized = 0
     for lo in range(0, n, batch_size):
@@ -355,8 +397,16 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
                 missing.append(stem)
                 continue
             else:
-                image = lookup(stem)
+                try:
+                    image = lookup(stem)
+                except UnreadableImage as exc:
+                    unreadable.append(exc)
+                    continue
                 used.add(stem)
+                size, label_size = tuple(image.shape[-2:]), tuple(sample["label"].shape[-2:])
+                if not _expected_size(size, label_size, resolution):
+                    wrong_size.append((stem, size, label_size))
+                    continue
             if tuple(image.shape[-2:]) != resolution:
                 resized += 1
                 image = resize_images(image[None], resolution, protocol.resize_filter)[0]
@@ -364,7 +414,7 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
             labels.append(mapping.apply(sample["label"], info.ignore_index))
             if texture is not None:
                 reals.append(resize_images(sample["image"].float()[None], resolution, protocol.resize_filter)[0])
-        if missing or not images:
+        if missing or unreadable or wrong_size or not images:  # refused below: no network work from here on
             continue
         batch = torch.stack(images).to(device)
         target = torch.stack([resize_labels(lab, batch.shape[-2:]) for lab in labels])
@@ -381,6 +431,24 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
             texture.update(to_uint8(batch.cpu()), to_uint8(torch.stack(reals)), target)
         bar.update(len(images))
     bar.close()
+    if unreadable:
+        shown = "; ".join(f"{e.path.name} ({e.reason})" for e in unreadable[:LISTED_FILES])
+        more = f" and {len(unreadable) - LISTED_FILES} more" if len(unreadable) > LISTED_FILES else ""
+        raise EvaluationInputError(f"{len(unreadable)} generated image file{'s' if len(unreadable) > 1 else ''} in "
+                                   f"{unreadable[0].path.parent} cannot be read: {shown}{more}; generate them again "
+                                   f"(or remove the folder and rerun)")
+    if wrong_size:
+        def fmt(hw: tuple[int, ...]) -> str:
+            return " x ".join(str(v) for v in hw)
+
+        label_sizes = sorted({fmt(ls) for _, _, ls in wrong_size})
+        shown = ", ".join(f"{stem} ({fmt(size)})" for stem, size, _ in wrong_size[:LISTED_FILES])
+        more = f" and {len(wrong_size) - LISTED_FILES} more" if len(wrong_size) > LISTED_FILES else ""
+        raise EvaluationInputError(
+            f"{len(wrong_size)} of {n} generated images have a size other than the expected "
+            f"{' or '.join(label_sizes)} (H x W, the label maps') or {fmt(resolution)} (protocol {protocol.id}'s "
+            f"resolution, or larger at its aspect ratio): {shown}{more}; generate them at the label maps' size "
+            f"instead of rescaling them")
     if missing:
         raise FileNotFoundError(f"{len(missing)} of {n} evaluation images have no generated image with the same "
                                 f"file stem (first: {', '.join(missing[:5])}); generate the whole "
