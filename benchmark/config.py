@@ -59,6 +59,7 @@ import os
 import posixpath
 import shutil
 import tempfile
+import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -334,11 +335,28 @@ def _extra_source(extra: str | os.PathLike, search: ConfigSearchPath) -> ConfigS
 
 # -- loading -------------------------------------------------------------------------------------------
 
+def _load_error(exc: BaseException, path: Path) -> str:
+    """The Python error a config file raised while loading, on one line: a bare exception (mmengine's lazy
+    import placeholders raise ``RuntimeError()`` when a config calls an imported function) gets the line of the
+    config that raised it and what to do instead."""
+    text = " ".join(str(exc).split())
+    if text:
+        return f"{type(exc).__name__}: {text}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    lines = [f for f in frames if Path(f.filename).resolve() == Path(path).resolve()]
+    where = f" at line {lines[-1].lineno} ({(lines[-1].line or '').strip()})" if lines else ""
+    text = f"{type(exc).__name__} with no message{where}"
+    if frames and Path(frames[-1].filename).parts[-2:] == ("config", "lazy.py"):
+        text += ("; mmengine loads a config's imports as placeholders that cannot be called, so compute the value "
+                 "without calling an imported function")
+    return text
+
+
 def _load_file(path: Path, preset: str, display: str | None = None) -> dict[str, Any]:
     try:
         cfg = Config.fromfile(str(path)).to_dict()
     except Exception as exc:  # mmengine raises OSError, SyntaxError, KeyError ...; name the file, not a temp copy
-        raise ConfigError(f"config {display or path} could not be read: {type(exc).__name__}: {exc}") from exc
+        raise ConfigError(f"config {display or path} could not be read: {_load_error(exc, path)}") from exc
     presets = cfg.pop("presets", None) or {}
     if preset in presets:
         cfg = merge(cfg, presets[preset])
