@@ -81,8 +81,12 @@ def read_official(path: str | Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"official checkpoint {path} does not exist; pass the latest_net_G.pth file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"official checkpoint {path} cannot be read as a state dict ({exc})") from exc
+    except Exception as exc:  # torch's own text suggests weights_only=False, which would run the file's code
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        why = f"it holds a Python object ({found[1]}) besides tensors, which SISBench does not unpickle" if found \
+            else f"it is not a torch-saved file ({type(exc).__name__})"
+        raise CheckpointError(f"official checkpoint {path} cannot be loaded safely as a state dict: {why}; pass "
+                              f"the official repository's latest_net_G.pth (a plain state dict of tensors)") from exc
     if not isinstance(state, Mapping):
         raise CheckpointError(f"official checkpoint {path} holds a {type(state).__name__}, not a state dict")
     return dict(state)
