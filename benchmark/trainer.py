@@ -100,6 +100,9 @@ def request_stop() -> bool:
 
 def pick_device(requested: str | None, dist_info: DistInfo) -> torch.device:
     if requested and requested != "auto":
+        from benchmark.validate import check_device
+
+        check_device(requested)  # one sentence for a name torch does not know, a GPU this machine lacks
         return torch.device(requested)
     if torch.cuda.is_available():
         return torch.device("cuda", dist_info.local_rank)
