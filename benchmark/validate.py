@@ -90,8 +90,10 @@ def _fits(old: Any, new: Any) -> bool:
 def check_override_types(cfg: Mapping[str, Any]) -> None:
     """Each ``--set key=value`` of ``cfg`` (``_meta_["overrides"]``) has the type of the value it replaced."""
     meta = cfg.get("_meta_") or {}
+    before: dict[str, Any] = {}  # a key set twice is typed by the config's value, not by the first --set
     for entry in meta.get("overrides") or []:
         key, old, new = entry
+        old = before.setdefault(key, old)
         if _fits(old, new):
             continue
         shown = repr(new) if not isinstance(new, str) else f"'{new}'"
