@@ -111,6 +111,39 @@ def _harness_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def scoring_protocol(data_cfg: Mapping[str, Any], pid: str) -> tuple[Any, str | None]:
+    """The protocol to score ``data_cfg`` under, and why it is cut down (else None): an evaluation split of
+    label maps without photos keeps the metrics that need only the label maps (mIoU, accuracy); the rest
+    (FID/KID/PR, FD-seg, texture) compare against the photos and are recorded as not measured."""
+    import dataclasses
+
+    from benchmark.datasets import build_dataset
+    from benchmark.datasets.paired import label_only_note
+    from metrics.protocols import get_protocol
+
+    protocol = get_protocol(pid)
+    if getattr(build_dataset(data_cfg, protocol.split, train=False), "has_photos", True):
+        return protocol, None
+    kept = tuple(m for m in protocol.metrics if m == "segmentation")
+    return dataclasses.replace(protocol, metrics=kept, fid_extractor=None, fallback_extractor=None), \
+        label_only_note(protocol.split)
+
+
+def _cut_down(result: dict[str, Any], pid: str, reason: str | None) -> dict[str, Any]:
+    """``result`` of a cut-down protocol: every left-out metric of ``pid`` under ``not_measured``."""
+    if reason is None:
+        return result
+    from benchmark.registry import METRICS
+    from metrics.protocols import get_protocol
+
+    left_out = [m for m in get_protocol(pid).metrics if m != "segmentation" and m in METRICS]
+    keys = [k for m in left_out for k in METRICS.get(m).keys]
+    result["not_measured"] = {**{k: reason for k in keys}, **result.get("not_measured", {})}
+    for part in ("ci95", "ci95_interval"):
+        result[part] = {k: v for k, v in result.get(part, {}).items() if k in result["metrics"]}
+    return result
+
+
 DIVERSITY_DIR = "diversity"
 
 
@@ -164,7 +197,11 @@ def preflight(data_cfg: Mapping[str, Any], dataset: str, *, protocol: str | None
     from metrics.evaluate import preflight as harness_preflight
 
     kw = _harness_kwargs(options)
-    ready = harness_preflight(protocol_id(dataset, protocol), data_cfg=data_cfg, device=kw["device"],
+    scoring, cut = scoring_protocol(data_cfg, protocol_id(dataset, protocol))
+    if cut is not None:
+        print(f"[{scoring.id}] {cut}")
+        SAID.add(cut)
+    ready = harness_preflight(scoring, data_cfg=data_cfg, device=kw["device"],
                               cache_dir=kw["cache_dir"], inception_weights=kw["inception_weights"],
                               segmenter_checkpoint=kw["segmenter_checkpoint"])
     if ready.get("fallback"):  # the caller prints the reason once; the rows refer back to it
@@ -185,9 +222,10 @@ def evaluate_run(run_dir: Path, *, protocol: str | None = None, method: Any = No
         raise FileNotFoundError(f"{images} does not exist; generate the evaluation split first "
                                 f"(python -m benchmark run ... or generate --checkpoint {run_dir})")
     pid = protocol_id(cfg["dataset"], protocol)
-    diversity = diversity_samples(run_dir, get_protocol(pid), method=method, **options)
-    result = evaluate(pid, generated=images, data_cfg=cfg["data"], diversity=diversity,
-                      lpips_weights=options.get("lpips_weights"), **_harness_kwargs(options))
+    scoring, cut = scoring_protocol(cfg["data"], pid)
+    diversity = diversity_samples(run_dir, get_protocol(pid), method=method, **options) if cut is None else None
+    result = _cut_down(evaluate(scoring, generated=images, data_cfg=cfg["data"], diversity=diversity,
+                                lpips_weights=options.get("lpips_weights"), **_harness_kwargs(options)), pid, cut)
     manifest = runs.read_manifest(run_dir)
     record = to_record(result, kind=manifest.get("kind", "method"), method=cfg["method"], dataset=cfg["dataset"],
                        preset=cfg.get("preset"), run_id=Path(run_dir).name)
@@ -201,6 +239,11 @@ def evaluate_oracle(out: Path, data_cfg: Mapping[str, Any], dataset: str, *, pro
     from metrics.evaluate import evaluate_real
 
     pid = protocol_id(dataset, protocol)
+    _, cut = scoring_protocol(data_cfg, pid)
+    if cut is not None:  # no photos to score: nothing is written, the row says why
+
+        return {"method": "oracle", "kind": "oracle", "protocol": {"id": pid}, "metrics": {},
+                "not_measured": {"oracle row": cut}}
     result = evaluate_real(pid, data_cfg=data_cfg, **_harness_kwargs(options))
     record = to_record(result, kind="oracle", method="oracle", dataset=dataset, preset=None, run_id=None)
     atomic_write_json(Path(out) / "runs" / dataset / ORACLE_DIR / pid / "metrics.json", record)
@@ -219,7 +262,8 @@ def evaluate_folder(images: Path, data_cfg: Mapping[str, Any], dataset: str, *, 
         raise FileNotFoundError(f"--images {images}: no such directory; pass the folder of generated <stem>.png")
     pid = protocol_id(dataset, protocol)
     check_external_images(images, data_cfg, pid, num_images=options.get("num_images"))
-    result = evaluate(pid, generated=images, data_cfg=data_cfg, **_harness_kwargs(options))
+    scoring, cut = scoring_protocol(data_cfg, pid)
+    result = _cut_down(evaluate(scoring, generated=images, data_cfg=data_cfg, **_harness_kwargs(options)), pid, cut)
     record = to_record(result, kind="images", method=images.name, dataset=dataset, preset=None, run_id=None)
     destination = destination or images.with_name(f"{images.name}.metrics.{pid}.json")
     atomic_write_json(destination, record)
@@ -368,7 +412,9 @@ def evaluate_external(images: Path, data_cfg: Mapping[str, Any], dataset: str, n
         taken = [runs.read_manifest(d).get("seed") for d in run_dir.parent.glob(f"{EXTERNAL_PREFIX}*")
                  if (d / "manifest.json").is_file()]
         seed = max((s for s in taken if isinstance(s, int)), default=-1) + 1
-    result = evaluate(pid, generated=images, data_cfg=data_cfg, **{**_harness_kwargs(options), "seed": int(seed)})
+    scoring, cut = scoring_protocol(data_cfg, pid)
+    result = _cut_down(evaluate(scoring, generated=images, data_cfg=data_cfg,
+                                **{**_harness_kwargs(options), "seed": int(seed)}), pid, cut)
     run_dir.mkdir(parents=True, exist_ok=True)
     group = hashlib.sha256(json.dumps({"external": name, "dataset": dataset, "data": dict(data_cfg)},
                                       sort_keys=True, default=str).encode()).hexdigest()[:10]

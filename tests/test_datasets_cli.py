@@ -373,10 +373,11 @@ def test_pix2pixhd_tree_without_val_or_test_names_the_split(tmp_path, capsys):
                    "no split 'val'", "val_img/ + val_label/ or test_img/ + test_label/", "data.eval_split", "(train)")
 
 
-def test_pix2pixhd_sample_data_without_test_photos_names_the_directory(tmp_path, capsys):
+def test_pix2pixhd_sample_data_without_test_photos_is_a_label_only_evaluation_split(tmp_path, capsys):
     root = fx.write_cityscapes_pix2pixhd(tmp_path / "cityscapes", test_img=False)  # as pix2pixHD ships it
-    assert_refused("cityscapes", ["--data-root", str(root)], tmp_path, capsys,
-                   str(root / "test_img"), "split 'val'", "leftImg8bit/val")
+    code, out, err = run_cli(["data", "check", "--dataset", "cityscapes", "--data-root", str(root)], capsys)
+    assert code == 0, out + err
+    assert "val label maps only, no photos" in out and "evaluate: mIoU and accu on split 'val'" in out
 
 
 def test_pix2pixhd_tree_without_instance_maps(tmp_path, capsys):

@@ -78,6 +78,10 @@ class DataReport:
     class_names: tuple[str, ...] = ()
     #: what the dataset recognised under its root (:meth:`Layout.lines`)
     layout: list[str] = field(default_factory=list)
+    #: split -> whether it holds photos (False: label maps only, an evaluation split without its photos)
+    photos: dict[str, bool] = field(default_factory=dict)
+    #: the split methods are evaluated on (``data.eval_split``)
+    eval_split: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -94,6 +98,7 @@ class DataReport:
         where = f" at {self.root}" if self.root is not None else ""
         lines = [f"dataset {self.dataset}{where}: {verdict}"]
         lines += [f"  {line}" for line in self.layout]
+        lines += [f"  {line}" for line in self.allows()]
         for split, count in self.counts.items():
             line = f"  {split}: {count} samples"
             hist = self.class_histogram.get(split)
@@ -108,6 +113,28 @@ class DataReport:
             lines.append(line)
         lines += [f"  - {p.message}" for p in self.problems]
         return "\n".join(lines)
+
+    def allows(self) -> list[str]:
+        """Each split's state and which commands and metrics it allows (empty before any split was read)."""
+        if not self.counts:
+            return []
+        state = {s: ("photos + label maps" if self.photos.get(s, True) else "label maps only, no photos")
+                 if self.counts.get(s) else "missing or empty" for s in self.counts}
+        lines = ["splits: " + "; ".join(f"{s} {what}" for s, what in state.items())]
+        train_ok = bool(self.counts.get("train")) and self.photos.get("train", True)
+        lines.append("train, run, segmenter train: " + ("allowed (split 'train' has photos and label maps)" if train_ok
+                                                          else "need split 'train' with photos and label maps"))
+        ev = self.eval_split
+        if ev is not None and self.counts.get(ev):
+            if self.photos.get(ev, True):
+                lines.append(f"evaluate: every metric on split '{ev}' (mIoU, accu, FID/KID/PR, FD-seg, texture, "
+                             f"the oracle)")
+            else:
+                lines.append(f"evaluate: mIoU and accu on split '{ev}'; FID/KID/PR, FD-seg, texture, the oracle and "
+                             f"segmenter train's oracle score need its photos")
+        elif ev is not None:
+            lines.append(f"evaluate: needs the label maps of split '{ev}'")
+        return lines
 
 
 def dataset_class(data_cfg: Mapping[str, Any]) -> Any:
@@ -127,7 +154,8 @@ def check_dataset(data_cfg: Mapping[str, Any], splits: Sequence[str] | None = No
         cfg = cls.resolve_cfg(data_cfg)
     except DataCheckError as exc:
         return DataReport(dataset=cls.name, root=None, problems=exc.problems)
-    report = DataReport(dataset=cls.name, root=str(cfg["root"]) if cfg["root"] is not None else None)
+    report = DataReport(dataset=cls.name, root=str(cfg["root"]) if cfg["root"] is not None else None,
+                        eval_split=cfg.get("eval_split"))
     for split in (split_names(cfg["splits"]) if splits is None else splits):
         try:
             ds = cls(cfg, split, train=False)
@@ -140,6 +168,7 @@ def check_dataset(data_cfg: Mapping[str, Any], splits: Sequence[str] | None = No
             report.layout = layout.lines()
         report.root = str(ds.root) if ds.root is not None else None
         report.class_names = ds.info.class_names
+        report.photos[split] = bool(getattr(ds, "has_photos", True))
         problems, hist = inspect_dataset(ds)
         report.problems += problems
         report.counts[split] = len(ds)
@@ -183,7 +212,7 @@ def inspect_dataset(ds: Inspectable) -> tuple[list[Problem], np.ndarray]:
 def _inspect_sample(ds: Inspectable, sample: SampleFiles) -> tuple[list[tuple[str, str]], np.ndarray]:
     issues: list[tuple[str, str]] = []
     hist = np.zeros(ds.info.num_classes, dtype=np.int64)
-    image_size = _checked_image_size(sample.image, issues)
+    image_size = None if sample.image is None else _checked_image_size(sample.image, issues)
     try:
         raw = read_map(sample.label)
     except (OSError, ValueError, SyntaxError) as exc:

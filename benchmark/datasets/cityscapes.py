@@ -136,7 +136,8 @@ class CityscapesDataset(PairedDataset):
                                                  instances_required=True)
             if problems:
                 return Scan(problems=problems)
-            images = keyed(_prefer(list_files(dirs["images"], (".png",)), "_leftImg8bit.png"), pair_key)
+            images = None if dirs["images"] is None else keyed(  # None: label maps without photos
+                _prefer(list_files(dirs["images"], (".png",)), "_leftImg8bit.png"), pair_key)
             labels = keyed(_prefer(list_files(dirs["labels"], (".png",)), "_gtFine_labelIds.png"), pair_key)
             instances = None
             if self.use_instance and dirs["instances"] is not None:

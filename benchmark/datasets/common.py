@@ -94,9 +94,9 @@ def unique_problems(problems: Iterable[Problem]) -> list[Problem]:
 
 @dataclass(frozen=True)
 class SampleFiles:
-    """The files of one sample."""
+    """The files of one sample (``image`` None: a label map of a split without photos)."""
 
-    image: Path
+    image: Path | None
     label: Path
     instance: Path | None = None
 

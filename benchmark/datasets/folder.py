@@ -65,6 +65,7 @@ from benchmark.datasets.common import (
 )
 from benchmark.datasets.paired import (
     IMAGE_EXTENSIONS,
+    PHOTO_SPLITS,
     LayoutSpec,
     PairedDataset,
     Scan,
@@ -267,7 +268,9 @@ class FolderDataset(PairedDataset):
                 f"in the splits of dataset.json), or set data.splits and data.eval_split to the splits you "
                 f"have")]
         fix = "fix data.splits.<split>.<role> or the splits of dataset.json" if layout.dirs else None
-        problems = missing_dirs(split, (dirs["images"], dirs["labels"]), fix)
+        if split not in PHOTO_SPLITS and dirs["labels"].is_dir() and not dirs["images"].is_dir():
+            dirs["images"] = None  # label maps without photos: scored on mIoU / accuracy (label_only_note)
+        problems = missing_dirs(split, [d for d in (dirs["images"], dirs["labels"]) if d is not None], fix)
         if self.use_instance and dirs["instances"] is not None and not dirs["instances"].is_dir():
             problems += missing_dirs(split, [dirs["instances"]],
                                      "fix the instances path or set data.use_instance=False")
@@ -320,5 +323,5 @@ class FolderDataset(PairedDataset):
         instances = None
         if self.use_instance:
             instances = keyed(list_files(inst_dir, (".png",))) if inst_dir is not None else {}
-        return pair_files(split, keyed(list_files(dirs["images"], IMAGE_EXTENSIONS)),
-                          keyed(list_files(dirs["labels"], (".png",))), instances)
+        images = None if dirs["images"] is None else keyed(list_files(dirs["images"], IMAGE_EXTENSIONS))
+        return pair_files(split, images, keyed(list_files(dirs["labels"], (".png",))), instances)

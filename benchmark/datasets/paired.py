@@ -95,15 +95,27 @@ def list_files(directory: Path, extensions: Sequence[str], recursive: bool = Fal
     return sorted(p for p in directory.glob(pattern) if p.suffix.lower() in extensions and p.is_file())
 
 
-def pair_files(split: str, images: Mapping[str, Path], labels: Mapping[str, Path],
+def pair_files(split: str, images: Mapping[str, Path] | None, labels: Mapping[str, Path],
                instances: Mapping[str, Path] | None = None,
                rule: tuple[str, str] = ("file name without extension", "name")) -> Scan:
     """Match files by key; every image without a label (and the reverse) becomes a problem whose fix
     states the pairing ``rule``: what the key of a file is, and a short word for it.
 
-    ``instances`` None means the split has no instance maps; otherwise every paired sample needs one.
+    ``images`` None means a label-only split (an evaluation split without its photos): every label map is a
+    sample without an image. ``instances`` None means the split has no instance maps; otherwise every
+    paired sample needs one.
     """
     scan = Scan()
+    if images is None:
+        images = {}
+        scan.samples = [SampleFiles(None, labels[k], None if instances is None else instances.get(k))
+                        for k in sorted(labels)]
+        missing = [str(labels[k]) for k in sorted(labels) if instances is not None and k not in instances]
+        if missing:
+            scan.problems.append(make_problem(
+                "missing_instance", split, missing, f"{len(missing)} label map(s) of split '{split}' have no "
+                f"instance map", f"add their instance maps (same {rule[1]}) or set data.use_instance=False"))
+        return scan
     missing_inst = []
     for key in sorted(images.keys() & labels.keys()):
         inst = None
@@ -175,13 +187,30 @@ def prefixed_split_dirs(root: Path, layout: Layout, split: str, dataset: str, us
             f"add those directories, or set data.splits and data.eval_split to the splits it has "
             f"({', '.join(have) or 'none'})")]
     missing = [dirs["images"], dirs["labels"]]
-    problems = missing_dirs(split, missing, _photos_fix(name) if not dirs["images"].is_dir() else None)
+    if split not in PHOTO_SPLITS and dirs["labels"].is_dir() and not dirs["images"].is_dir():
+        # label maps without photos (pix2pixHD's test split as it ships): generated and scored on mIoU /
+        # accuracy; what compares against the photos (FID, FD-seg, the oracle) says it needs them
+        missing, dirs["images"] = [dirs["labels"]], None
+    problems = missing_dirs(split, missing, _photos_fix(name) if dirs["images"] is not None
+                            and not dirs["images"].is_dir() else None)
     if use_instance and instances_required and not dirs["instances"].is_dir():
         problems += missing_dirs(split, [dirs["instances"]],
                                  "add the instance maps there or set data.use_instance=False")
     if use_instance and not dirs["instances"].is_dir():
         dirs["instances"] = None
     return dirs, problems
+
+
+#: splits that must hold photos (training); any other split may hold label maps alone
+PHOTO_SPLITS = ("train",)
+#: the metrics that compare against the evaluation split's real photos
+PHOTO_METRICS = ("FID", "KID", "precision/recall", "FD-seg", "texture", "the oracle row")
+
+
+def label_only_note(split: str) -> str:
+    """One sentence: what a split of label maps without photos allows."""
+    return (f"split '{split}' holds label maps without photos: methods train on the training split and are "
+            f"scored on mIoU and accuracy here; {', '.join(PHOTO_METRICS)} need the split's real photos")
 
 
 def _photos_fix(name: str) -> str:
@@ -215,6 +244,8 @@ class PairedDataset(SISDataset):
         limit = self.cfg["limit"]
         self.samples = scan.samples if limit is None else scan.samples[:int(limit)]
         self.scan_problems = scan.problems
+        #: False for an evaluation split of label maps without photos (:func:`label_only_note`)
+        self.has_photos = all(sample.image is not None for sample in self.samples)
         fatal = [p for p in scan.problems if p.fatal]
         if fatal:  # the split cannot be read as asked: say that alone, not also that it is empty
             raise DataCheckError(fatal, self.name)
@@ -334,11 +365,16 @@ class PairedDataset(SISDataset):
         sample = self.samples[index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
         params = self.transform.draw(rng)
-        with Image.open(sample.image) as img:
-            image = self.transform.image(img, params)
         with Image.open(sample.label) as img:
-            label = self.decode_label(self.transform.label(as_index_image(img), params))
-        out: dict[str, Any] = {"label": torch.from_numpy(label), "image": image, "path": str(sample.image)}
+            label_img = as_index_image(img)
+            label = self.decode_label(self.transform.label(label_img, params))
+        if sample.image is None:  # a label-only split: a black stand-in of the right size, never scored
+            image = self.transform.image(Image.new("RGB", label_img.size), params)
+        else:
+            with Image.open(sample.image) as img:
+                image = self.transform.image(img, params)
+        out: dict[str, Any] = {"label": torch.from_numpy(label), "image": image,
+                               "path": str(sample.image or sample.label)}
         if self.use_instance:
             if sample.instance is None:
                 raise DataCheckError(self.scan_problems, self.name)

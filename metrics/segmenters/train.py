@@ -250,8 +250,14 @@ def train_segmenter(data_cfg: Mapping[str, Any], out_dir: str | os.PathLike, *,
                               device=device, log_every=log_every, progress=progress)
     seconds = time.time() - start
     val_split = "val"  # never the evaluation's test split (CelebAMask-HQ): the record is a val score
-    scores = evaluate_segmenter(segmenter, build_dataset(data_cfg, val_split, train=False),
-                                ignore_index=info.ignore_index, device=device)
+    val_set = build_dataset(data_cfg, val_split, train=False)
+    oracle_reason = None
+    if getattr(val_set, "has_photos", True):
+        scores = evaluate_segmenter(segmenter, val_set, ignore_index=info.ignore_index, device=device)
+    else:  # label maps without photos: nothing real to score the segmenter on
+        scores = {"mIoU": None, "accu": None, "per_class_iou": None}
+        oracle_reason = (f"split '{val_split}' holds label maps without photos; put its photos beside them to "
+                         f"measure the oracle")
     from safetensors.torch import save_file
 
     with atomic_path(weights) as tmp:
@@ -263,7 +269,8 @@ def train_segmenter(data_cfg: Mapping[str, Any], out_dir: str | os.PathLike, *,
         "train_seconds": round(seconds, 1), "device": str(device), "torch": torch.__version__,
         "train_images": len(train_set), "batch_size_used": effective_batch_size(training, len(train_set)),
         "oracle": {"val_mIoU": scores["mIoU"], "weak_below_mIoU": WEAK_ORACLE_MIOU / 100,
-                   "too_weak_to_rank": 100 * scores["mIoU"] < WEAK_ORACLE_MIOU}})
+                   "too_weak_to_rank": None if scores["mIoU"] is None else 100 * scores["mIoU"] < WEAK_ORACLE_MIOU},
+        "oracle_reason": oracle_reason})
     return weights
 
 
