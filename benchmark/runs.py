@@ -46,6 +46,35 @@ class RunError(UserError, RuntimeError):
     """A run cannot start, continue or be reused as asked; the message names the cause and the fix."""
 
 
+#: the CPU threads every run recorded before the thread count entered a run's identity trained with (the
+#: 2-core machines the tiny presets were measured on): at this value ``threads`` stays out of the hash
+PAST_THREADS = 2
+
+
+def set_threads(cfg: Config, threads: int | None, device: Any) -> None:
+    """Record the CPU thread count a run trains with as its config's ``threads``: float32 sums on the CPU depend
+    on how the work is split between threads, so 1 and 2 threads give different weights and are different
+    runs. On a GPU the key is left out (the arithmetic is the GPU's). ``threads`` None: this process's count.
+    Kept out of the run id at :data:`PAST_THREADS` (``run_id_defaults``), so earlier runs keep their ids."""
+    from benchmark.config import RUN_ID_DEFAULTS
+
+    if str(device).split(":")[0] != "cpu":
+        if "threads" in cfg:
+            del cfg["threads"]
+        return
+    cfg["threads"] = int(threads if threads is not None else torch.get_num_threads())
+    defaults = dict(cfg.get(RUN_ID_DEFAULTS) or {})
+    defaults.setdefault("threads", PAST_THREADS)
+    cfg[RUN_ID_DEFAULTS] = defaults
+
+
+def apply_threads(cfg: Mapping[str, Any]) -> None:
+    """Train with the CPU thread count the run's identity records (``threads``), whatever this process had."""
+    threads = cfg.get("threads")
+    if threads is not None and torch.get_num_threads() != int(threads):
+        torch.set_num_threads(int(threads))
+
+
 def run_id(cfg: Config) -> str:
     return f"{cfg['preset']}-{config_hash(cfg)[:10]}"
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from benchmark.experiment.lock import LockBusy, RunLock, describe
 from benchmark.experiment.plan import PlannedRun, RunOptions, generated_count, scored_count
+from benchmark.runs import apply_threads
 
 DONE, FAILED, PENDING = "done", "failed", "pending"
 
@@ -28,15 +29,6 @@ class RunResult:
     message: str = ""
     log: Path | None = None
     record: Path | None = None
-
-
-def apply_threads(cfg: dict | object) -> None:
-    """Train with the CPU thread count the run's identity records (``threads``), whatever this process had."""
-    import torch
-
-    threads = cfg.get("threads") if hasattr(cfg, "get") else None
-    if threads is not None and torch.get_num_threads() != int(threads):
-        torch.set_num_threads(int(threads))
 
 
 def images_complete(images: Path, expected: int) -> bool:

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from mmengine.config import Config
 
-from benchmark.runs import RunError
+from benchmark.runs import PAST_THREADS, RunError, set_threads  # noqa: F401 - re-exported
 
 FINISHED, PARTIAL, NEW = "finished", "partial", "new"
 
@@ -118,31 +118,6 @@ class PlanRequest:
     announce: Callable[[str], None] = print
     device: str | None = None
     check: bool = True  # call benchmark.validate.check_config (False where ``resolve`` already does)
-
-
-# -- threads: part of a CPU run's identity -------------------------------------------------------------
-
-#: the CPU threads every run recorded before the thread count entered the identity trained with (the
-#: 2-core machines the tiny presets were measured on): at this value ``threads`` stays out of the hash
-PAST_THREADS = 2
-
-
-def set_threads(cfg: Config, threads: int | None, device: Any) -> None:
-    """Record the CPU thread count a run trains with as its config's ``threads`` (float32 sums on the CPU
-    depend on how the work is split between threads); on a GPU the key is left out (the arithmetic is the
-    GPU's). Kept out of the run id at :data:`PAST_THREADS` through ``run_id_defaults``."""
-    import torch
-
-    from benchmark.config import RUN_ID_DEFAULTS
-
-    if str(device).split(":")[0] != "cpu":
-        if "threads" in cfg:
-            del cfg["threads"]
-        return
-    cfg["threads"] = int(threads if threads is not None else torch.get_num_threads())
-    defaults = dict(cfg.get(RUN_ID_DEFAULTS) or {})
-    defaults.setdefault("threads", PAST_THREADS)
-    cfg[RUN_ID_DEFAULTS] = defaults
 
 
 # -- evaluation image counts ------------------------------------------------------------------------------
