@@ -17,7 +17,7 @@ Decisions:
 - **Budgets** (``run --budget images=N`` / ``tflops=X``) share one scale factor across a method's stages:
   every stage's configured iterations are multiplied by the same ``f`` (rounded to whole iterations per
   stage) so that the total training images, or the total measured training TFLOPs, equal the budget. The
-  stages keep their proportions (SLNP-GAN's noise prior 200 : main 1000 stays 1 : 5); the images and
+  stages keep their proportions (a noise prior of 1 : 10 of the main stage stays 1 : 10); the images and
   compute of every stage count, the noise prior's included. Rounding leaves each stage within half an
   iteration of its share; the manifest records the iterations and the budget actually spent. A budget
   too small to give every stage one iteration is refused, naming the smallest that would. Only iteration
