@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,7 +57,10 @@ def _memory_mb() -> int:
 
 
 class SlurmCluster:
-    """One controller and one compute node on this machine, all state under ``root``."""
+    """One controller and one compute node on this machine, all state under ``root``.
+
+    SLURM holds a requeued batch job for about two minutes before it may start again (its BeginTime);
+    :meth:`release` lets it start now, as an administrator would (``scontrol update StartTime=now``)."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -110,7 +114,7 @@ class SlurmCluster:
             # a quick scheduler: jobs start (and requeued jobs start again) within a second or two
             "SchedulerParameters": "sched_interval=1,bf_interval=1",
             "MessageTimeout": 20,
-            "KillWait": 30,
+            "KillWait": 10,  # SIGTERM to SIGKILL: a task checkpoints in well under a second
             "MinJobAge": 300,
         }
         text = "".join(f"{k}={v}\n" for k, v in lines.items())
@@ -184,6 +188,15 @@ class SlurmCluster:
             if self._pid(daemon) == pid:
                 os.kill(pid, signal.SIGKILL)
 
+    def release(self, job_id: str) -> None:
+        """Let a held (requeued) job start now."""
+        self._run("scontrol", "update", f"JobId={job_id}", "StartTime=now")
+
+    def queue(self) -> dict[str, str]:
+        """``{job id: squeue state}`` of every job in the queue (array tasks one by one)."""
+        out = self._run("squeue", "-h", "-r", "-o", "%i|%T").stdout
+        return dict(line.split("|", 1) for line in out.split())
+
     def running(self) -> bool:
         return all(self._pid(d) is not None for d in DAEMONS)
 
@@ -203,7 +216,8 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmClu
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(why)
         pytest.skip(why)
-    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
+    # its own directory, not pytest's: another pytest session on this machine prunes old basetemps
+    cluster = SlurmCluster(Path(tempfile.mkdtemp(prefix="sisbench-slurm-")))
     saved = os.environ.get("SLURM_CONF")
     try:
         cluster.start()
@@ -211,6 +225,7 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmClu
         yield cluster
     finally:
         cluster.stop()
+        shutil.rmtree(cluster.root, ignore_errors=True)
         if saved is None:
             os.environ.pop("SLURM_CONF", None)
         else:
