@@ -526,6 +526,8 @@ def run_identity(cfg: Config | Mapping[str, Any], exclude: Sequence[str] = ("run
     for key in exclude:
         d.pop(key, None)
     defaults = d.pop(RUN_ID_DEFAULTS, None) or {}
+    if isinstance(d.get("data"), dict) and d["data"].get("name", "") is None:
+        del d["data"]["name"]  # a dataset without a name of its own: run ids as before data.name existed
     for dotted, value in defaults.items():
         *parents, last = str(dotted).split(".")
         node: Any = d

@@ -43,6 +43,13 @@ PERCENT_KEYS = ("mIoU", "accu")
 ORACLE_DIR = "_oracle"
 
 
+def _name(data_cfg: Mapping[str, Any], registered: str) -> str:
+    """The dataset's name in run paths and records (:func:`benchmark.datasets.dataset_name`)."""
+    from benchmark.datasets import dataset_name
+
+    return dataset_name(data_cfg) if data_cfg.get("type") else registered
+
+
 def cache_root() -> Path:
     """Where trained segmenters and reference features are kept (``$SISBENCH_CACHE`` or ~/.cache/sisbench)."""
     return resources.cache_root()
@@ -227,7 +234,8 @@ def evaluate_run(run_dir: Path, *, protocol: str | None = None, method: Any = No
     result = _cut_down(evaluate(scoring, generated=images, data_cfg=cfg["data"], diversity=diversity,
                                 lpips_weights=options.get("lpips_weights"), **_harness_kwargs(options)), pid, cut)
     manifest = runs.read_manifest(run_dir)
-    record = to_record(result, kind=manifest.get("kind", "method"), method=cfg["method"], dataset=cfg["dataset"],
+    record = to_record(result, kind=manifest.get("kind", "method"), method=cfg["method"],
+                       dataset=_name(cfg["data"], cfg["dataset"]),
                        preset=cfg.get("preset"), run_id=Path(run_dir).name)
     atomic_write_json(metrics_path(run_dir, cfg["dataset"], pid), record)
     return record
@@ -245,6 +253,7 @@ def evaluate_oracle(out: Path, data_cfg: Mapping[str, Any], dataset: str, *, pro
         return {"method": "oracle", "kind": "oracle", "protocol": {"id": pid}, "metrics": {},
                 "not_measured": {"oracle row": cut}}
     result = evaluate_real(pid, data_cfg=data_cfg, **_harness_kwargs(options))
+    dataset = _name(data_cfg, dataset)
     record = to_record(result, kind="oracle", method="oracle", dataset=dataset, preset=None, run_id=None)
     atomic_write_json(Path(out) / "runs" / dataset / ORACLE_DIR / pid / "metrics.json", record)
     return record
@@ -404,6 +413,7 @@ def evaluate_external(images: Path, data_cfg: Mapping[str, Any], dataset: str, n
     pid = protocol_id(dataset, protocol)
     files = check_external_images(images, data_cfg, pid, num_images=options.get("num_images"))
     digest = files_digest(files)
+    registered, dataset = dataset, _name(data_cfg, dataset)
     run_dir = external_run_dir(out, dataset, name, digest)
     seed = options.get("seed")
     if seed is None:
@@ -425,7 +435,7 @@ def evaluate_external(images: Path, data_cfg: Mapping[str, Any], dataset: str, n
     record = to_record(result, kind=EXTERNAL_KIND, method=name, dataset=dataset, preset=preset,
                        run_id=run_dir.name)
     record["source"] = {"kind": EXTERNAL_KIND, "path": str(images.resolve()), "files_sha256": digest}
-    path = metrics_path(run_dir, dataset, pid)
+    path = metrics_path(run_dir, registered, pid)
     atomic_write_json(path, record)
     return record, path
 

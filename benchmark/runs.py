@@ -80,7 +80,9 @@ def run_id(cfg: Config) -> str:
 
 
 def run_dir_for(out: Path, cfg: Config) -> Path:
-    return Path(out) / "runs" / cfg["dataset"] / cfg["method"] / run_id(cfg)
+    from benchmark.datasets import dataset_name  # a custom dataset's own name, else the registered one
+
+    return Path(out) / "runs" / dataset_name(cfg["data"]) / cfg["method"] / run_id(cfg)
 
 
 def library_versions() -> dict[str, str]:

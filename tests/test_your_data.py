@@ -121,3 +121,160 @@ def test_the_offline_reason_is_said_once_per_command():
     first, second = evaluation.format_record(record), evaluation.format_record(record)
     assert "FID, KID not measured (no weights offline" in first
     assert "FID, KID not measured (as said above)" in second and "--inception-weights" not in second
+
+
+# -- 3 and 5. what each command needs of a tree -------------------------------------------------------------
+
+def test_data_check_reports_each_splits_state_and_what_it_allows(tmp_path, capsys):
+    from benchmark.cli import main
+
+    root = write_scenes(tmp_path / "data", {"train": 3, "val": 2}, photos=False)
+    assert main(["data", "check", "--dataset", "folder", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "splits: train photos + label maps; val label maps only, no photos" in out
+    assert "train, run, segmenter train: allowed" in out
+    assert "evaluate: mIoU and accu on split 'val'; FID/KID/PR, FD-seg, texture, the oracle" in out
+    full = write_scenes(tmp_path / "full", {"train": 3, "val": 2})
+    assert main(["data", "check", "--dataset", "folder", "--root", str(full)]) == 0
+    assert "evaluate: every metric on split 'val'" in capsys.readouterr().out
+
+
+def test_a_training_split_without_photos_is_still_refused(tmp_path, capsys):
+    from benchmark.cli import main
+
+    root = write_scenes(tmp_path / "data", {"train": 3, "val": 2})
+    for path in (root / "train" / "images").iterdir():
+        path.unlink()
+    (root / "train" / "images").rmdir()
+    assert main(["data", "check", "--dataset", "folder", "--root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert str(root / "train" / "images") in err and err.count("\n") == 1
+
+
+def test_pix2pixhd_cityscapes_sample_tree_reads_its_label_only_test_split(tmp_path):
+    from benchmark.datasets import build_dataset
+    from tests import fixtures_data as fx
+
+    root = fx.write_cityscapes_pix2pixhd(tmp_path / "datasets" / "cityscapes", test_img=False)
+    cfg = load_data_config("cityscapes", "tiny", [f"data.root={str(root)!r}"])
+    train, val = build_dataset(cfg, "train"), build_dataset(cfg, "val", train=False)
+    assert train.has_photos and not val.has_photos and len(val) == 2
+    sample = val[0]
+    assert sample["image"].shape[0] == 3  # a black stand-in of the label map's size, never scored
+    assert sample["image"].shape[-2:] == sample["label"].shape[-2:]
+    assert Path(sample["path"]).name.endswith("_gtFine_labelIds.png")
+
+
+# -- 4. datasets with names -------------------------------------------------------------------------------
+
+def test_a_dataset_name_names_the_run_path_and_leaves_other_run_ids_alone(tmp_path):
+    from benchmark.config import load_config, run_identity
+    from benchmark.datasets import DataCheckError, dataset_name
+    from benchmark.runs import run_dir_for, run_id
+
+    plain = write_scenes(tmp_path / "plain", {"train": 2, "val": 2})
+    named = write_scenes(tmp_path / "named", {"train": 2, "val": 2}, name="meadows")
+    cfg = load_config("spade", "folder", "tiny", [f"data.root={str(plain)!r}"])
+    assert "name" not in run_identity(cfg)["data"]  # None stays out of the hash: run ids as before the key
+    assert dataset_name(cfg["data"]) == "folder" and run_dir_for(tmp_path, cfg).parts[-3] == "folder"
+    cfg_named = load_config("spade", "folder", "tiny", [f"data.root={str(named)!r}"])
+    assert run_dir_for(tmp_path, cfg_named).parts[-3] == "meadows"
+    cfg_set = load_config("spade", "folder", "tiny", [f"data.root={str(plain)!r}", "data.name='fields'"])
+    assert run_dir_for(tmp_path, cfg_set).parts[-3] == "fields" and run_id(cfg_set) != run_id(cfg)
+    assert dataset_name(load_data_config("synthetic", "tiny", [])) == "synthetic"
+    with pytest.raises(DataCheckError, match="cannot name a results folder"):
+        dataset_name({**cfg["data"], "name": "../up"})
+
+
+# -- 2. external images as rows ---------------------------------------------------------------------------
+
+@pytest.fixture
+def scored_tree(tmp_path, monkeypatch):
+    """A named 4 + 3 tree with a 3-iteration segmenter trained for its default protocol."""
+    root = write_scenes(tmp_path / "data", {"train": 4, "val": 3}, name="meadows")
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(evaluation, "cache_root", lambda: cache)
+    data_cfg = folder_cfg(root)
+    train_for_protocol(default_protocol("folder"), data_cfg, cache_dir=cache, iters=3)
+    return root, data_cfg
+
+
+def _copy_photos(root: Path, to: Path) -> Path:
+    to.mkdir(parents=True)
+    for path in sorted((root / "val" / "images").iterdir()):
+        (to / path.name).write_bytes(path.read_bytes())
+    return to
+
+
+def test_external_folders_become_runs_and_folders_of_one_name_are_seeds(scored_tree, tmp_path, offline):
+    from benchmark.results import collect_runs
+
+    root, data_cfg = scored_tree
+    out, kw = tmp_path / "out", {"cache_dir": tmp_path / "cache"}
+    first = _copy_photos(root, tmp_path / "a")
+    record, path = evaluation.evaluate_external(first, data_cfg, "folder", "photos-copy", out, **kw)
+    assert path.parent.parent == out / "runs" / "meadows" / "photos-copy" and path.name == "metrics.json"
+    manifest = json.loads((path.parent / "manifest.json").read_text())
+    assert manifest["kind"] == "external" and manifest["source"] == str(first.resolve()) and manifest["seed"] == 0
+    assert len(manifest["files_sha256"]) == 64 and manifest["num_files"] == 3
+    assert record["dataset"] == "meadows" and record["kind"] == "external"
+    second = _copy_photos(root, tmp_path / "b")
+    (second / "val_000.png").write_bytes((root / "val" / "images" / "val_001.png").read_bytes())
+    _, path2 = evaluation.evaluate_external(second, data_cfg, "folder", "photos-copy", out, **kw)
+    assert path2.parent != path.parent and json.loads((path2.parent / "manifest.json").read_text())["seed"] == 1
+    _, again = evaluation.evaluate_external(first, data_cfg, "folder", "photos-copy", out, **kw)
+    assert again == path  # the same folder is the same run
+    rows = collect_runs(out)
+    assert set(rows["method"]) == {"photos-copy"} and sorted(rows["seed"]) == [0, 1]
+    assert rows["group"].nunique() == 1 and set(rows["dataset"]) == {"meadows"}
+
+
+@pytest.mark.parametrize("damage, words", [
+    ("rename", ["no image for 1 of the 3", "val_000.png", "match no label map", "other.png"]),
+    ("resize", ["not of the 64x64 shape", "val_001.png 80x40"]),
+    ("drop", ["no image for 1 of the 3", "val_002.png"]),
+    ("twice", ["two images of one name", "val_000.jpg"]),
+])
+def test_wrong_external_images_are_refused_naming_the_files(scored_tree, tmp_path, damage, words):
+    root, data_cfg = scored_tree
+    folder = _copy_photos(root, tmp_path / "imgs")
+    if damage == "rename":
+        (folder / "val_000.png").rename(folder / "other.png")
+    elif damage == "resize":
+        Image.new("RGB", (80, 40)).save(folder / "val_001.png")
+    elif damage == "drop":
+        (folder / "val_002.png").unlink()
+    else:
+        Image.new("RGB", (64, 64)).save(folder / "val_000.jpg")
+    with pytest.raises((evaluation.ExternalImagesError, FileNotFoundError)) as exc:
+        evaluation.evaluate_external(folder, data_cfg, "folder", "x", tmp_path / "out", cache_dir=tmp_path / "cache")
+    assert all(w in str(exc.value) for w in words), str(exc.value)
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_external_names_that_cannot_be_rows_are_refused():
+    for bad, words in (("spade", "registered method"), ("../x", "cannot name a run directory"),
+                       ("_oracle", "cannot name")):
+        with pytest.raises(evaluation.ExternalImagesError, match=words):
+            evaluation.check_external_name(bad)
+
+
+def test_a_label_only_evaluation_split_scores_miou_and_says_what_needs_photos(tmp_path, offline):
+    root = write_scenes(tmp_path / "data", {"train": 4, "val": 3}, photos=False)
+    data_cfg = folder_cfg(root)
+    cache = tmp_path / "cache"
+    weights = train_for_protocol(default_protocol("folder"), data_cfg, cache_dir=cache, iters=2)
+    record = json.loads((weights.parent / RECORD_FILE).read_text())
+    assert record["val_mIoU"] is None and "without photos" in record["oracle_reason"]
+    images = tmp_path / "imgs"
+    images.mkdir()
+    for path in sorted((root / "val" / "labels").iterdir()):
+        Image.new("RGB", (64, 64), (40, 110, 40)).save(images / path.name)
+    evaluation.SAID.clear()
+    rec, _ = evaluation.evaluate_external(images, data_cfg, "folder", "green", tmp_path / "out", cache_dir=cache)
+    assert set(rec["metrics"]) >= {"mIoU", "accu"} and "FID" not in rec["metrics"] and "FD-seg" not in rec["metrics"]
+    assert "needs" not in rec["not_measured"] and "without photos" in rec["not_measured"]["FD-seg"]
+    line = evaluation.format_record(rec)
+    assert line.count("without photos") == 1  # one sentence for every metric that needs the photos
+    oracle = evaluation.evaluate_oracle(tmp_path / "out", data_cfg, "folder", cache_dir=cache)
+    assert oracle["metrics"] == {} and not (tmp_path / "out" / "runs" / "folder" / "_oracle").exists()

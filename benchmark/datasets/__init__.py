@@ -8,6 +8,7 @@ Batches collate with torch's ``default_collate`` (``path`` becomes a list of str
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +18,10 @@ from benchmark.datasets.check import DataReport, check_dataset, dataset_class
 from benchmark.datasets.common import DataCheckError, Layout
 
 __all__ = ["DataCheckError", "DataInfo", "DataReport", "Layout", "SISDataset", "build_dataset",
-           "check_dataset", "dataset_class", "dataset_info"]
+           "check_dataset", "dataset_class", "dataset_info", "dataset_name"]
+
+#: what a dataset's own name may be: a plain name that is also one path component
+DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
 
 def build_dataset(data_cfg: Mapping[str, Any], split: str, *, train: bool | None = None) -> SISDataset:
@@ -30,3 +34,24 @@ def dataset_info(data_cfg: Mapping[str, Any]) -> DataInfo:
     """The dataset's DataInfo without scanning its files."""
     cls = dataset_class(data_cfg)
     return cls.data_info(cls.resolve_cfg(data_cfg))
+
+
+def dataset_name(data_cfg: Mapping[str, Any]) -> str:
+    """The name runs, tables and figures file the dataset under: a custom dataset's own (``data.name`` or the
+    ``name`` of its dataset.json), else the registered name (``data.type``), so existing run paths stay."""
+    from benchmark.datasets.common import make_problem
+
+    cls = dataset_class(data_cfg)
+    name = None
+    if hasattr(cls, "custom_name"):
+        try:
+            name = cls.custom_name(cls.resolve_cfg(data_cfg))
+        except DataCheckError:  # a tree that cannot be read: the data check says why, with its own sentence
+            name = data_cfg.get("name") or None
+    if name is None:
+        return str(data_cfg["type"])
+    if not DATASET_NAME.fullmatch(str(name)) or str(name).startswith("_"):
+        raise DataCheckError([make_problem(
+            "bad_name", None, [], f"the dataset name {name!r} (data.name or the name in dataset.json) cannot name "
+            f"a results folder", "use letters, digits and . _ + - (starting with a letter or digit)")], cls.name)
+    return str(name)

@@ -80,7 +80,7 @@ from benchmark.datasets.paired import (
 from benchmark.registry import DATASETS
 
 METADATA_FILE = "dataset.json"
-_METADATA_KEYS = ("num_classes", "ignore_index", "class_names", "palette", "splits")
+_METADATA_KEYS = ("num_classes", "ignore_index", "class_names", "palette", "splits", "name")
 #: the directories of one split, in the config and in dataset.json
 ROLES = ("images", "labels", "instances")
 FOLDER = LayoutSpec("folder", "<split>/images/ + <split>/labels/ (+ <split>/instances/)",
@@ -165,7 +165,7 @@ class FolderDataset(PairedDataset):
     description = ("custom data: <root>/<split>/{images,labels[,instances]}, <root>/<split>_{img,label[,inst]}, "
                    "or directories per split (data.splits / dataset.json)")
     options: ClassVar[Mapping[str, Any]] = dict(num_classes=None, ignore_index=None, class_names=None,
-                                                palette=None)
+                                                palette=None, name=None)
     explicit_dirs = True
     layouts = (FOLDER, PREFIXED)
 
@@ -247,6 +247,14 @@ class FolderDataset(PairedDataset):
     @classmethod
     def detect_layout(cls, cfg: Mapping[str, Any]) -> Layout:
         return cls._resolve(cfg)[0]
+
+    @classmethod
+    def custom_name(cls, cfg: Mapping[str, Any]) -> str | None:
+        """The dataset's own name: ``data.name``, else the ``name`` of dataset.json (None: neither)."""
+        if cfg.get("name"):
+            return str(cfg["name"])
+        name = cls._resolve(cfg)[1].get("name")
+        return None if name is None else str(name)
 
     def _split_dirs(self, split: str) -> tuple[dict[str, Path | None], list[Problem]]:
         """``{images, labels, instances}`` of ``split`` and the problems with them."""

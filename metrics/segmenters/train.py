@@ -125,7 +125,8 @@ def _hash_json(obj: Any) -> str:
 
 def segmenter_dir(out_dir: str | os.PathLike, data_cfg: Mapping[str, Any], training: SegmenterTraining) -> Path:
     """Where the segmenter of ``data_cfg`` trained with ``training`` lives: keyed by both configs' hash."""
-    key = _hash_json({"data": dict(data_cfg), "training": training.to_dict()})[:16]
+    data = {k: v for k, v in dict(data_cfg).items() if not (k == "name" and v is None)}  # folders as before
+    key = _hash_json({"data": data, "training": training.to_dict()})[:16]
     return Path(out_dir) / f"{data_cfg.get('type', 'dataset')}-{key}"
 
 

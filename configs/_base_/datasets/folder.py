@@ -5,6 +5,9 @@
 # num_classes etc. may come from dataset.json.
 data = dict(
     type="folder",
+    # the dataset's name in run paths (results/runs/<name>/...), tables and figure titles; None: the "name"
+    # of dataset.json, else "folder" (left out of run ids while None)
+    name=None,
     root=None,
     seed=0,
     # each split's directories; None: from dataset.json's "splits", else the tree under root. Relative
