@@ -119,8 +119,14 @@ def test_sampler_is_a_function_of_seed_and_iteration():
 def test_corrupt_latest_pointer_is_a_clear_error(tmp_path, toy_method):
     make_trainer(toy_cfg(10), tmp_path).train()
     (tmp_path / "checkpoints" / ckpt.LATEST).write_text("{not json")
-    with pytest.raises(ckpt.CheckpointError, match="corrupt"):
-        make_trainer(toy_cfg(20), tmp_path).train(resume=True)
+    # issue 24: resumed from the newest readable checkpoint, with a warning that says so
+    with pytest.warns(UserWarning, match=r"latest\.json is corrupt .*using main_00000010"):
+        assert make_trainer(toy_cfg(20), tmp_path).train(resume=True).completed
+    (tmp_path / "checkpoints" / ckpt.LATEST).write_text("{not json")
+    for ref in ckpt.list_checkpoints(tmp_path / "checkpoints"):
+        ref.state.write_bytes(b"")
+    with pytest.raises(ckpt.CheckpointError, match="corrupt .* no checkpoint in .* can be read; delete the run"):
+        make_trainer(toy_cfg(30), tmp_path).train(resume=True)
 
 
 def test_finalize_runs_once_after_training_and_is_checkpointed(tmp_path, toy_method):
