@@ -421,10 +421,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise CLIError(f"--num-images {args.num_images}: the metrics need at least 2 evaluation images; give "
                        f"--num-images 2 or more, or leave it out to score the protocol's whole split")
     options = _eval_options(args)
-    if args.name and not args.images:
-        raise CLIError("--name names a folder of external images; give it with --images DIR")
     if args.images:
-        return _evaluate_images(args, options)
+        data_cfg = _data_config(args, args.data_root)
+        record, path = evaluation.evaluate_folder(args.images, data_cfg, args.dataset, protocol=args.protocol,
+                                                  **options)
+        print(evaluation.format_record(record))
+        print(f"wrote {path}")
+        return 0
     source = Path(args.checkpoint or args.official_checkpoint)
     method = None  # built here from a weights file (official or ours); else the run's own, loaded when needed
     check_checkpoint_path(source, official=bool(args.official_checkpoint))
@@ -479,31 +482,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate_images(args: argparse.Namespace, options: dict) -> int:
-    """``evaluate --images DIR [--name NAME]``: a folder of images made elsewhere, under the dataset's protocol;
-    with --name a run of its own (a row of the tables and the report), else a record beside the folder."""
-    data_cfg = _data_config(args, args.data_root)
-    if args.name:
-        record, path = evaluation.evaluate_external(args.images, data_cfg, args.dataset, args.name, args.out,
-                                                    protocol=args.protocol, preset=args.preset, **options)
-        print(evaluation.format_record(record))
-        print(f"wrote {path} (external images from {args.images}, seed {_runs_seed(path)}); "
-              f"`python -m benchmark report --out {args.out}` shows them beside the trained methods")
-        return 0
-    record, path = evaluation.evaluate_folder(args.images, data_cfg, args.dataset, protocol=args.protocol, **options)
-    print(evaluation.format_record(record))
-    print(f"wrote {path} (no table reads it: add --name NAME to file the folder as a run of its own)")
-    return 0
-
-
-def _runs_seed(metrics_file: Path) -> object:
-    from benchmark import runs
-
-    return runs.read_manifest(metrics_file.parent).get("seed")
-
-
 def cmd_report(args: argparse.Namespace) -> int:
+    if args.export_presets is not None:  # checked before the report writes anything
+        from benchmark.report.presets_export import read_records
+
+        read_records(args.export_presets)
     _report(args.out, None)
+    if args.export_presets is not None:
+        from benchmark.report.presets_doc import write_measured
+        from benchmark.report.presets_export import describe, export_presets, measured_rows
+
+        records = export_presets(args.out, args.export_presets)
+        print(describe(records, args.export_presets, len(measured_rows(args.out))))
+        doc = args.export_presets.with_name("presets.md")
+        if write_measured(doc, records):
+            print(f"rewrote the measured table of {doc}")
     return 0
 
 
@@ -610,26 +603,10 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
                    help="local LPIPS backbone weights (torchvision's alexnet-owt-7be5be79.pth) for LPIPS diversity")
 
 
-def _prog() -> str:
-    """The usage line's program: ``sisbench`` when run as the console script, else ``python -m benchmark``."""
-    return "sisbench" if Path(sys.argv[0]).name in ("sisbench", "sisbench.exe") else "python -m benchmark"
-
-
-def _version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("sisbench")
-    except metadata.PackageNotFoundError:
-        return "(not installed)"
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=_prog(),
+    parser = argparse.ArgumentParser(prog="python -m benchmark",
                                      description="SISBench: train, generate and evaluate semantic image "
                                                  "synthesis methods under one harness.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}",
-                        help="print the installed SISBench version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list methods, datasets, metrics, protocols and the config search path")
@@ -639,16 +616,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config", help="print the resolved config of a method on a dataset, and which file (and "
                                       "which layer of the config search path) each part came from")
     _add_common(p)
-    p.add_argument("--iters", type=int, default=None,
-                   help="training iterations (sets train.iters; caps each stage of multi-stage methods), as train")
+    p.add_argument("--iters", type=int, default=None)
     p.set_defaults(func=cmd_config)
 
     p = sub.add_parser("train", help="train one method")
     _add_common(p)
     p.add_argument("--iters", type=int, default=None,
                    help="training iterations (sets train.iters; caps each stage of multi-stage methods)")
-    p.add_argument("--amp", choices=("off", "bf16", "fp16"), default=None,
-                   help="mixed precision (sets train.amp; default: the preset's)")
+    p.add_argument("--amp", choices=("off", "bf16", "fp16"), default=None, help="mixed precision")
     p.add_argument("--resume", action="store_true", help="continue an unfinished run from its last checkpoint")
     p.add_argument("--stop-after", type=int, default=None,
                    help="train at most N iterations in this call, checkpoint, and stop (resume later)")
@@ -656,11 +631,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="generate images with a trained or official checkpoint")
     _add_common(p)
-    for action in p._actions:  # here --out is the image folder, not the output root
-        if action.dest == "out":
-            action.required, action.metavar = True, "DIR"
-            action.help = ("the folder the images are written to, one <label map stem>.png each (new or empty, "
-                           "or one SISBench wrote before)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", type=Path, help="a run directory or a .safetensors file")
     src.add_argument("--official-checkpoint", type=Path, help="an official latest_net_G.pth")
@@ -685,8 +655,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "training TFLOPs; each method's stage iterations are scaled by one factor to spend it")
     p.add_argument("--eval-every", type=int, default=None, metavar="K",
                    help="also evaluate every K iterations while training: <run>/curve.csv (learning curves)")
-    p.add_argument("--amp", choices=("off", "bf16", "fp16"), default=None,
-                   help="mixed precision of every run (sets train.amp; default: the preset's)")
+    p.add_argument("--amp", choices=("off", "bf16", "fp16"), default=None)
     p.add_argument("--num-images", type=int, default=None, help="evaluation images (default: the whole split)")
     _add_eval_options(p)
     p.add_argument("--executor", default="inline", choices=("inline", "local", "slurm"),
@@ -708,24 +677,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, method=False)
     p.add_argument("--method", default=None, help="the method a checkpoint file belongs to")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--images", type=Path, metavar="DIR",
-                     help="a folder of images made elsewhere, one <stem>.png per label map of the evaluation split "
-                          "(the label map's file name); with --name it becomes a run of its own, "
-                          "<out>/runs/<dataset>/<NAME>/ext-<sha>/, shown in the tables and the report; without "
-                          "--name the record is written beside the folder as DIR.metrics.<protocol>.json, which no "
-                          "table reads")
+    src.add_argument("--images", type=Path, help="a folder of generated <stem>.png for the evaluation split")
     src.add_argument("--checkpoint", type=Path, help="a run directory (or a .safetensors file with --method)")
     src.add_argument("--official-checkpoint", type=Path, help="an official latest_net_G.pth (with --method)")
     p.add_argument("--num-images", type=int, default=None, help="evaluate the first N images (recorded)")
     p.add_argument("--oracle", action="store_true", help="also score the real images (the oracle row)")
-    p.add_argument("--name", default=None,
-                   help="with --images: the row name of the folder (e.g. pix2pixhd-official); several folders "
-                        "under one name are its seeds (--seed numbers them, default: in the order filed)")
     _add_eval_options(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("report", help="the papers' tables, figures and index.html from every run under --out")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output root (default: results/)")
+    p.add_argument("--export-presets", type=Path, default=None, metavar="CSV",
+                   help="also merge the measured figures of every finished tiny-preset run into CSV (e.g. "
+                        "docs/presets.csv) and re-render the measured table of the presets.md beside it")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("segmenter", help="segmentation networks of the protocols")
