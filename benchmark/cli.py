@@ -421,13 +421,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise CLIError(f"--num-images {args.num_images}: the metrics need at least 2 evaluation images; give "
                        f"--num-images 2 or more, or leave it out to score the protocol's whole split")
     options = _eval_options(args)
+    if args.name and not args.images:
+        raise CLIError("--name names a folder of external images; give it with --images DIR")
     if args.images:
-        data_cfg = _data_config(args, args.data_root)
-        record, path = evaluation.evaluate_folder(args.images, data_cfg, args.dataset, protocol=args.protocol,
-                                                  **options)
-        print(evaluation.format_record(record))
-        print(f"wrote {path}")
-        return 0
+        return _evaluate_images(args, options)
     source = Path(args.checkpoint or args.official_checkpoint)
     method = None  # built here from a weights file (official or ours); else the run's own, loaded when needed
     check_checkpoint_path(source, official=bool(args.official_checkpoint))
@@ -482,7 +479,32 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_images(args: argparse.Namespace, options: dict) -> int:
+    """``evaluate --images DIR [--name NAME]``: a folder of images made elsewhere, under the dataset's protocol;
+    with --name a run of its own (a row of the tables and the report), else a record beside the folder."""
+    data_cfg = _data_config(args, args.data_root)
+    if args.name:
+        record, path = evaluation.evaluate_external(args.images, data_cfg, args.dataset, args.name, args.out,
+                                                    protocol=args.protocol, preset=args.preset, **options)
+        print(evaluation.format_record(record))
+        print(f"wrote {path} (external images from {args.images}, seed {_runs_seed(path)}); "
+              f"`python -m benchmark report --out {args.out}` shows them beside the trained methods")
+        return 0
+    record, path = evaluation.evaluate_folder(args.images, data_cfg, args.dataset, protocol=args.protocol, **options)
+    print(evaluation.format_record(record))
+    print(f"wrote {path} (no table reads it: add --name NAME to file the folder as a run of its own)")
+    return 0
+
+
+def _runs_seed(metrics_file: Path) -> object:
+    from benchmark import runs
+
+    return runs.read_manifest(metrics_file.parent).get("seed")
+
+
 def cmd_report(args: argparse.Namespace) -> int:
+    from benchmark.experiment.jobs import pending_report
+
     if args.export_presets is not None:  # checked before the report writes anything
         from benchmark.report.presets_export import read_records
 
@@ -497,6 +519,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         doc = args.export_presets.with_name("presets.md")
         if write_measured(doc, records):
             print(f"rewrote the measured table of {doc}")
+    for line in pending_report(args.out):  # submitted cluster jobs not finished yet, or failed, with their logs
+        print(line)
     return 0
 
 
@@ -603,10 +627,47 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
                    help="local LPIPS backbone weights (torchvision's alexnet-owt-7be5be79.pth) for LPIPS diversity")
 
 
+def _add_slurm_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``run --executor slurm`` (benchmark.experiment.executors.slurm)."""
+    g = p.add_argument_group("--executor slurm", "one SLURM job array per command, one run per task (submitit)")
+    g.add_argument("--partition", default=None, help="the SLURM partition (default: the cluster's default one)")
+    g.add_argument("--gpus-per-run", type=int, default=0, metavar="N",
+                   help="GPUs per run (default 0); a run on N > 1 GPUs is one DDP job of N tasks")
+    g.add_argument("--cpus-per-run", type=int, default=1, metavar="N",
+                   help="CPU cores per run (default 1), divided between its tasks; a CPU run trains with as many "
+                        "threads, recorded in its run id")
+    g.add_argument("--mem-per-run", type=float, default=None, metavar="GB",
+                   help="memory per run in GB (default: the partition's default)")
+    g.add_argument("--time-limit", type=int, default=60, metavar="MIN",
+                   help="time limit per job in minutes (default 60); a run that reaches it checkpoints, is "
+                        "requeued and resumes where it stopped")
+    g.add_argument("--array-parallelism", type=int, default=None, metavar="N",
+                   help="at most N tasks of the array at once (default: all)")
+    g.add_argument("--sbatch", action="append", default=None, metavar="KEY=VALUE",
+                   help="any other sbatch parameter, passed through (repeatable), e.g. --sbatch account=vision "
+                        "--sbatch qos=high; KEY alone for a flag such as exclusive")
+
+
+def _prog() -> str:
+    """The usage line's program: ``sisbench`` when run as the console script, else ``python -m benchmark``."""
+    return "sisbench" if Path(sys.argv[0]).name in ("sisbench", "sisbench.exe") else "python -m benchmark"
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("sisbench")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmark",
+    parser = argparse.ArgumentParser(prog=_prog(),
                                      description="SISBench: train, generate and evaluate semantic image "
                                                  "synthesis methods under one harness.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}",
+                        help="print the installed SISBench version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list methods, datasets, metrics, protocols and the config search path")
@@ -616,14 +677,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config", help="print the resolved config of a method on a dataset, and which file (and "
                                       "which layer of the config search path) each part came from")
     _add_common(p)
-    p.add_argument("--iters", type=int, default=None)
+    p.add_argument("--iters", type=int, default=None,
+                   help="training iterations (sets train.iters; caps each stage of multi-stage methods), as train")
     p.set_defaults(func=cmd_config)
 
     p = sub.add_parser("train", help="train one method")
     _add_common(p)
     p.add_argument("--iters", type=int, default=None,
                    help="training iterations (sets train.iters; caps each stage of multi-stage methods)")
-    p.add_argument("--amp", choices=("off", "bf16", "fp16"), default=None, help="mixed precision")
+    p.add_argument("--amp", choices=("off", "bf16", "fp16"), default=None,
+                   help="mixed precision (sets train.amp; default: the preset's)")
     p.add_argument("--resume", action="store_true", help="continue an unfinished run from its last checkpoint")
     p.add_argument("--stop-after", type=int, default=None,
                    help="train at most N iterations in this call, checkpoint, and stop (resume later)")
@@ -631,6 +694,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="generate images with a trained or official checkpoint")
     _add_common(p)
+    for action in p._actions:  # here --out is the image folder, not the output root
+        if action.dest == "out":
+            action.required, action.metavar = True, "DIR"
+            action.help = ("the folder the images are written to, one <label map stem>.png each (new or empty, "
+                           "or one SISBench wrote before)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", type=Path, help="a run directory or a .safetensors file")
     src.add_argument("--official-checkpoint", type=Path, help="an official latest_net_G.pth")
@@ -655,7 +723,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "training TFLOPs; each method's stage iterations are scaled by one factor to spend it")
     p.add_argument("--eval-every", type=int, default=None, metavar="K",
                    help="also evaluate every K iterations while training: <run>/curve.csv (learning curves)")
-    p.add_argument("--amp", choices=("off", "bf16", "fp16"), default=None)
+    p.add_argument("--amp", choices=("off", "bf16", "fp16"), default=None,
+                   help="mixed precision of every run (sets train.amp; default: the preset's)")
     p.add_argument("--num-images", type=int, default=None, help="evaluation images (default: the whole split)")
     _add_eval_options(p)
     p.add_argument("--executor", default="inline", choices=("inline", "local", "slurm"),
@@ -671,17 +740,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-wait", action="store_true",
                    help="do not wait: with slurm, submit, print the job ids and return; here, leave a run "
                         "another process is training to it and list it as pending")
+    _add_slurm_options(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("evaluate", help="score generated images, a run or an official checkpoint under a protocol")
     _add_common(p, method=False)
     p.add_argument("--method", default=None, help="the method a checkpoint file belongs to")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--images", type=Path, help="a folder of generated <stem>.png for the evaluation split")
+    src.add_argument("--images", type=Path, metavar="DIR",
+                     help="a folder of images made elsewhere, one <stem>.png per label map of the evaluation split "
+                          "(the label map's file name); with --name it becomes a run of its own, "
+                          "<out>/runs/<dataset>/<NAME>/ext-<sha>/, shown in the tables and the report; without "
+                          "--name the record is written beside the folder as DIR.metrics.<protocol>.json, which no "
+                          "table reads")
     src.add_argument("--checkpoint", type=Path, help="a run directory (or a .safetensors file with --method)")
     src.add_argument("--official-checkpoint", type=Path, help="an official latest_net_G.pth (with --method)")
     p.add_argument("--num-images", type=int, default=None, help="evaluate the first N images (recorded)")
     p.add_argument("--oracle", action="store_true", help="also score the real images (the oracle row)")
+    p.add_argument("--name", default=None,
+                   help="with --images: the row name of the folder (e.g. pix2pixhd-official); several folders "
+                        "under one name are its seeds (--seed numbers them, default: in the order filed)")
     _add_eval_options(p)
     p.set_defaults(func=cmd_evaluate)
 
