@@ -278,3 +278,54 @@ def test_a_label_only_evaluation_split_scores_miou_and_says_what_needs_photos(tm
     assert line.count("without photos") == 1  # one sentence for every metric that needs the photos
     oracle = evaluation.evaluate_oracle(tmp_path / "out", data_cfg, "folder", cache_dir=cache)
     assert oracle["metrics"] == {} and not (tmp_path / "out" / "runs" / "folder" / "_oracle").exists()
+
+
+# -- end to end: a new user's own data, offline -------------------------------------------------------------
+
+def _cli(argv: list[str], capsys) -> str:
+    from benchmark.cli import main
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    return out
+
+
+@pytest.mark.slow
+def test_your_data_end_to_end_spade_and_an_external_folder_side_by_side(tmp_path, capsys, offline):
+    root = write_scenes(tmp_path / "mydata", {"train": 12, "val": 6}, name="meadows")
+    out = tmp_path / "results"
+    common = ["--dataset", "folder", "--data-root", str(root)]
+    check = _cli(["data", "check", *common], capsys)
+    assert "train: 12 samples" in check and "val: 6 samples" in check and "evaluate: every metric" in check
+    trained = _cli(["train", "--method", "spade", *common, "--iters", "2", "--out", str(out), "--no-progress"], capsys)
+    run_dir = Path(trained.strip().split(" -> ")[-1])
+    assert run_dir.parent == out / "runs" / "meadows" / "spade"
+    seg = _cli(["segmenter", "train", *common, "--iters", "3", "--batch-size", "16", "--no-progress"], capsys)
+    assert "3 iterations, batch 12 (capped at the 12 training images)" in seg
+    assert "oracle (its real-image val mIoU" in seg
+    scored = _cli(["evaluate", *common, "--checkpoint", str(run_dir), "--out", str(out), "--no-progress"], capsys)
+    assert scored.startswith("spade [folder-trained-deeplabv3-cpu]: mIoU ")
+    assert scored.count("--inception-weights") <= 1  # the offline notice once, not per row
+    external = _cli(["evaluate", *common, "--images", str(run_dir / "images"), "--name", "spade-elsewhere",
+                     "--out", str(out), "--no-progress"], capsys)
+    assert "runs/meadows/spade-elsewhere/ext-" in external
+    _cli(["report", "--out", str(out)], capsys)
+    table = (out / "meadows" / "table.md").read_text()
+    assert table.startswith("## meadows") and "folder-trained-deeplabv3-cpu" in table
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ")}
+    assert {"SPADE", "spade-elsewhere"} <= set(rows)
+    # the same images scored as a trained run and as an external folder give the same numbers
+    miou = [line.split("|")[5].strip() for name, line in rows.items() if name in ("SPADE", "spade-elsewhere")]
+    assert len(set(miou)) == 1, table
+    assert not (out / "runs" / "folder").exists()
+
+
+@pytest.mark.slow
+def test_pix2pixhd_trains_on_its_shipped_cityscapes_sample_tree(tmp_path, capsys):
+    from tests import fixtures_data as fx
+
+    root = fx.write_cityscapes_pix2pixhd(tmp_path / "pix2pixHD" / "datasets" / "cityscapes", test_img=False)
+    out = _cli(["train", "--method", "pix2pixhd", "--dataset", "cityscapes", "--data-root", str(root), "--iters", "1",
+                "--set", "train.batch_size=2", "--out", str(tmp_path / "results"), "--no-progress"], capsys)
+    assert "pix2pixhd: trained in" in out and "runs/cityscapes/pix2pixhd/" in out
