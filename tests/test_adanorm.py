@@ -15,18 +15,9 @@ from benchmark.step import LocalStepContext
 from methods.adanorm import AdaNorm, AdaNormHybrid, AdaNormResnetBlock
 from methods.base import count_parameters
 from methods.nn.blocks import SPADEResnetBlock
+from tests.conftest import data_info, toy_batch
 
-
-def data_info(size=(32, 32), num_classes: int = 4) -> DataInfo:
-    return DataInfo(name="toy", num_classes=num_classes, ignore_index=255, contain_dontcare_label=True,
-                    image_size=size)
-
-
-def toy_batch(size=(32, 32), batch: int = 2, num_classes: int = 4, seed: int = 0) -> dict:
-    g = torch.Generator().manual_seed(seed)
-    label = torch.randint(0, num_classes, (batch, *size), generator=g)
-    label[:, :4, :4] = 255
-    return {"label": label, "image": torch.rand(batch, 3, *size, generator=g) * 2 - 1}
+SIZE, CLASSES = (32, 32), 4   # the toy data of these tests
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +42,7 @@ def test_tiny_preset_is_the_paper_code_path_with_random_vgg(tiny_cfg):
 
 
 def test_generator_layout_follows_the_design(tiny_cfg):
-    method = AdaNormHybrid(tiny_cfg, data_info())
+    method = AdaNormHybrid(tiny_cfg, data_info(SIZE, CLASSES))
     g = method.netG
     kinds = [type(b) for b in g.core]
     assert kinds == [AdaNormResnetBlock, SPADEResnetBlock] * 3
@@ -96,11 +87,11 @@ class RecordingContext(LocalStepContext):
 
 def test_one_train_step_updates_g_and_e_then_d(tiny_cfg):
     torch.manual_seed(0)
-    method = AdaNormHybrid(tiny_cfg, data_info())
+    method = AdaNormHybrid(tiny_cfg, data_info(SIZE, CLASSES))
     opts = method.configure_optimizers("main")
     ctx = RecordingContext(method, opts, {n: getattr(method, n) for n in method.networks})
     before = {n: [p.detach().clone() for p in getattr(method, n).parameters()] for n in method.networks}
-    losses = method.train_step(toy_batch(), ctx)
+    losses = method.train_step(toy_batch(SIZE, num_classes=CLASSES), ctx)
     assert set(losses) == {"G_GAN", "G_KLD", "G_feat", "G_VGG", "D_fake", "D_real"}
     assert ctx.calls == [("backward", "G", ("G_GAN", "G_KLD", "G_feat", "G_VGG")), ("step", "G", ("netG", "netE")),
                          ("backward", "D", ("D_fake", "D_real")), ("step", "D", ("netD",))]
@@ -119,7 +110,7 @@ def styled_method(tiny_cfg):
     """A tiny model whose AdaNorm layers respond strongly to the style (trained ones do; at init the
     0.02-gain Linear keeps gamma, beta near 0)."""
     torch.manual_seed(0)
-    method = AdaNormHybrid(tiny_cfg, data_info())
+    method = AdaNormHybrid(tiny_cfg, data_info(SIZE, CLASSES))
     for m in method.netG.modules():
         if isinstance(m, AdaNorm):
             nn.init.normal_(m.fc.weight, std=0.3)
@@ -129,7 +120,8 @@ def styled_method(tiny_cfg):
     # One forward in train mode gives BatchNorm running statistics from data, as training would.
     method.train()
     with torch.no_grad():
-        method.netG(method.semantics(toy_batch(batch=4)), torch.randn(4, method.z_dim))
+        batch = toy_batch(SIZE, num_classes=CLASSES, batch=4)
+        method.netG(method.semantics(batch), torch.randn(4, method.z_dim))
     return method.eval()
 
 
@@ -146,7 +138,7 @@ def _first_adanorm_io(method, batch, style):
 
 
 def test_style_changes_appearance_but_not_layout(styled_method):
-    batch = toy_batch(batch=1, seed=1)
+    batch = toy_batch(SIZE, num_classes=CLASSES, batch=1, seed=1)
     g = torch.Generator().manual_seed(5)
     style_a = torch.rand(1, 3, 32, 32, generator=g) * 2 - 1
     style_b = -style_a.flip(-1)
@@ -172,7 +164,7 @@ def test_style_changes_appearance_but_not_layout(styled_method):
 
 
 def test_style_image_is_encoded_to_its_mean_and_broadcast(styled_method):
-    batch = toy_batch(batch=2, seed=2)
+    batch = toy_batch(SIZE, num_classes=CLASSES, batch=2, seed=2)
     style = torch.rand(1, 3, 32, 32) * 2 - 1
     mu, _ = styled_method.encode(style)
     by_style = styled_method.generate(batch, style=style)
@@ -184,7 +176,7 @@ def test_style_image_is_encoded_to_its_mean_and_broadcast(styled_method):
 
 
 def test_random_z_gives_different_images(styled_method):
-    batch = toy_batch(batch=1, seed=3)
+    batch = toy_batch(SIZE, num_classes=CLASSES, batch=1, seed=3)
     assert (styled_method.generate(batch) - styled_method.generate(batch)).abs().mean() > 1e-3
 
 
@@ -205,7 +197,7 @@ def test_paper_preset_builds_at_256_px():
 
 
 def test_optimizers_are_adam_ttur_with_e_in_g(tiny_cfg):
-    method = AdaNormHybrid(tiny_cfg, data_info())
+    method = AdaNormHybrid(tiny_cfg, data_info(SIZE, CLASSES))
     opts = method.configure_optimizers("main")
     assert {type(o) for o in opts.values()} == {torch.optim.Adam}
     g_params = {id(p) for group in opts["G"].param_groups for p in group["params"]}

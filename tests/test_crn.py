@@ -19,10 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
 from torch import nn
 
-from benchmark.datasets.base import DataInfo
 from benchmark.step import LocalStepContext
 from methods.crn import (
     CRN,
@@ -33,27 +31,13 @@ from methods.crn import (
     diversity_loss,
     masked_errors,
 )
+from tests.conftest import data_info, tiny_cfg, toy_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "crn_official_parity.json"
 
 
-def tiny_cfg(**model) -> dict:
-    cfg = Config.fromfile(str(ROOT / "configs" / "crn" / "crn_tiny.py")).to_dict()
-    cfg["model"].update(model)
-    return cfg
 
-
-def data_info(size=(64, 64), num_classes: int = 3) -> DataInfo:
-    return DataInfo(name="toy", num_classes=num_classes, ignore_index=255, contain_dontcare_label=True,
-                    image_size=size)
-
-
-def toy_batch(size=(64, 64), batch: int = 2, num_classes: int = 3, seed: int = 0) -> dict:
-    g = torch.Generator().manual_seed(seed)
-    label = torch.randint(0, num_classes, (batch, *size), generator=g)
-    label[:, :4, :4] = 255
-    return {"label": label, "image": torch.rand(batch, 3, *size, generator=g) * 2 - 1}
 
 
 # -- architecture ------------------------------------------------------------------------------------
@@ -71,7 +55,7 @@ def test_cascade_sizes_and_official_widths():
 
 
 def test_tiny_preset_keeps_the_code_path():
-    method = CRN(tiny_cfg(), data_info((64, 128)))
+    method = CRN(tiny_cfg("crn"), data_info((64, 128)))
     assert method.netG.sizes[0] == (4, 8) and method.netG.sizes[-1] == (64, 128)
     assert method.num_outputs == 1 and method.cfg["loss"]["vgg_weights"] == "random"
 
@@ -203,7 +187,7 @@ def test_masks_are_area_resized_to_the_feature_size():
 
 def test_pixel_term_is_in_official_0_255_units():
     torch.manual_seed(0)
-    cfg = tiny_cfg()
+    cfg = tiny_cfg("crn")
     cfg["loss"]["layer_weights"] = (1.0, 0, 0, 0, 0, 0)
     method = CRN(cfg, data_info())
     batch = toy_batch()
@@ -217,7 +201,7 @@ def test_pixel_term_is_in_official_0_255_units():
 
 
 def test_vgg_is_post_relu_with_average_pooling():
-    method = CRN(tiny_cfg(), data_info())
+    method = CRN(tiny_cfg("crn"), data_info())
     vgg = method._feature_net(torch.device("cpu"))
     assert vgg.layers == VGG_LAYERS
     assert not any(isinstance(m, nn.MaxPool2d) for m in vgg.features)
@@ -231,7 +215,7 @@ def test_vgg_is_post_relu_with_average_pooling():
 # -- training and generation -----------------------------------------------------------------------------
 def test_train_step_updates_the_generator():
     torch.manual_seed(0)
-    method = CRN(tiny_cfg(), data_info())
+    method = CRN(tiny_cfg("crn"), data_info())
     ctx = LocalStepContext(method.configure_optimizers("main"), {"netG": method.netG})
     assert ctx.optimizers["G"].defaults["lr"] == 1e-3    # the tiny preset's rate; the paper preset keeps TF's 1e-4
     before = [p.detach().clone() for p in method.netG.parameters()]
@@ -246,7 +230,7 @@ def test_train_step_updates_the_generator():
 
 def test_generate_selects_outputs():
     torch.manual_seed(0)
-    method = CRN(tiny_cfg(num_outputs=3), data_info())
+    method = CRN(tiny_cfg("crn", model=dict(num_outputs=3)), data_info())
     method.eval()
     batch = toy_batch()
     every = method.generate_all(batch)
@@ -281,7 +265,7 @@ def fill_weights(named) -> None:
 
 def test_generator_and_loss_match_the_official_tensorflow_graph():
     ref = json.loads(FIXTURE.read_text())
-    cfg = tiny_cfg(widths=(8, 6, 5), num_outputs=3)    # the fixture's k (the tiny preset has k = 1)
+    cfg = tiny_cfg("crn", model=dict(widths=(8, 6, 5), num_outputs=3))  # the fixture's k (tiny: k = 1)
     cfg["loss"]["layer_weights"] = (1.0, 1 / 1.6, 1 / 2.3, 1 / 1.8, 1 / 2.8, 10 / 0.8)
     method = CRN(cfg, data_info((16, 32)))
     fill_weights(method.netG.named_parameters())

@@ -16,34 +16,19 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.config import Config
 from torch import nn
 
 from benchmark.datasets.base import DataInfo
 from benchmark.step import LocalStepContext
 from methods.base import count_parameters
 from methods.pix2pix import PatchDiscriminator, Pix2Pix, UNetGenerator, unet_depth
+from tests.conftest import data_info, tiny_cfg, toy_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "pix2pix_official_parity.json"
 
 
-def tiny_cfg(**model) -> dict:
-    cfg = Config.fromfile(str(ROOT / "configs" / "pix2pix" / "pix2pix_tiny.py")).to_dict()
-    cfg["model"].update(model)
-    return cfg
 
-
-def data_info(size=(64, 64), num_classes: int = 3) -> DataInfo:
-    return DataInfo(name="toy", num_classes=num_classes, ignore_index=255, contain_dontcare_label=True,
-                    image_size=size)
-
-
-def toy_batch(size=(64, 64), batch: int = 2, num_classes: int = 3, seed: int = 0) -> dict:
-    g = torch.Generator().manual_seed(seed)
-    label = torch.randint(0, num_classes, (batch, *size), generator=g)
-    label[:, :4, :4] = 255  # some don't-care pixels
-    return {"label": label, "image": torch.rand(batch, 3, *size, generator=g) * 2 - 1}
 
 
 class RecordingContext(LocalStepContext):
@@ -73,7 +58,7 @@ def make_ctx(method: Pix2Pix, cls=LocalStepContext):
                          [((64, 64), 6, (1, 1)), ((128, 128), 7, (1, 1)), ((256, 256), 8, (1, 1)),
                           ((256, 512), 8, (1, 2))])
 def test_unet_depth_follows_image_size(size, depth, bottleneck):
-    method = Pix2Pix(tiny_cfg(ngf=1, ndf=1), data_info(size))
+    method = Pix2Pix(tiny_cfg("pix2pix", model=dict(ngf=1, ndf=1)), data_info(size))
     assert method.netG.num_downs == unet_depth(size) == depth
     blocks = method.netG.blocks()
     assert len(blocks) == depth and blocks[0].kind == "outermost" and blocks[-1].kind == "innermost"
@@ -141,7 +126,7 @@ def test_official_key_layout():
 # -- losses and the update order ----------------------------------------------------------------------
 def test_losses_are_gan_plus_100_l1_and_d_loss_is_halved():
     torch.manual_seed(0)
-    cfg = tiny_cfg(dropout=0.0)
+    cfg = tiny_cfg("pix2pix", model=dict(dropout=0.0))
     cfg["loss"]["lambda_l1"] = 100.0  # the paper's weight (the tiny preset raises it)
     method = Pix2Pix(cfg, data_info())
     method.train()
@@ -171,7 +156,7 @@ def test_losses_are_gan_plus_100_l1_and_d_loss_is_halved():
 
 def test_train_step_updates_d_then_g():
     torch.manual_seed(0)
-    method = Pix2Pix(tiny_cfg(), data_info())
+    method = Pix2Pix(tiny_cfg("pix2pix"), data_info())
     method.train()
     g0 = [p.detach().clone() for p in method.netG.parameters()]
     d0 = [p.detach().clone() for p in method.netD.parameters()]
@@ -188,7 +173,7 @@ def test_train_step_updates_d_then_g():
 # -- inference ---------------------------------------------------------------------------------------
 def test_paper_inference_uses_per_image_statistics_and_keeps_running_stats():
     torch.manual_seed(0)
-    method = Pix2Pix(tiny_cfg(dropout=0.0), data_info())
+    method = Pix2Pix(tiny_cfg("pix2pix", model=dict(dropout=0.0)), data_info())
     method.train_step(toy_batch(), make_ctx(method))  # non-trivial running statistics
     method.eval()
     buffers = {k: v.clone() for k, v in method.netG.state_dict().items()}
@@ -204,10 +189,10 @@ def test_paper_inference_uses_per_image_statistics_and_keeps_running_stats():
 def test_paper_inference_keeps_dropout_and_eval_mode_is_deterministic():
     torch.manual_seed(0)
     batch = toy_batch(seed=1)
-    paper = Pix2Pix(tiny_cfg(), data_info())
+    paper = Pix2Pix(tiny_cfg("pix2pix"), data_info())
     paper.eval()
     assert not torch.equal(paper.generate(batch), paper.generate(batch))  # test-time dropout as noise
-    evaluated = Pix2Pix(tiny_cfg(inference="eval"), data_info())
+    evaluated = Pix2Pix(tiny_cfg("pix2pix", model=dict(inference="eval")), data_info())
     evaluated.eval()
     assert torch.equal(evaluated.generate(batch), evaluated.generate(batch))
     with pytest.raises(ValueError, match="no noise"):
@@ -268,7 +253,7 @@ def test_two_training_iterations_match_the_official_optimize_parameters():
     ref = json.loads(FIXTURE.read_text())
     label, image = parity_inputs()
     data = DataInfo(name="parity", num_classes=4, image_size=(64, 64))
-    cfg = tiny_cfg(ngf=4, ndf=4)
+    cfg = tiny_cfg("pix2pix", model=dict(ngf=4, ndf=4))
     cfg["loss"]["lambda_l1"] = 100.0  # the official default the fixture was recorded with
     method = Pix2Pix(cfg, data)
     fill_weights(method.netG)

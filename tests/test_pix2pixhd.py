@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
 
 from benchmark.datasets.base import DataInfo
 from benchmark.step import LocalStepContext
@@ -30,6 +29,7 @@ from methods.pix2pixhd import (
     load_official_generator,
     region_average,
 )
+from tests.conftest import data_info, tiny_cfg
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = torch.load(ROOT / "tests" / "fixtures" / "pix2pixhd_official.pt", weights_only=True)
@@ -60,15 +60,13 @@ def _fixture_net(name: str) -> tuple[torch.nn.Module, torch.Tensor, dict]:
 
 def _config(vgg: bool = False, **model) -> dict:
     """The tiny preset with ``model`` overrides; the VGG loss only where a test needs it (it is slow)."""
-    cfg = Config.fromfile(str(ROOT / "configs" / "pix2pixhd" / "pix2pixhd_tiny.py")).to_dict()
-    cfg["model"].update(model)
+    cfg = tiny_cfg("pix2pixhd", model=model)
     if not vgg:
         cfg["loss"]["lambda_vgg"] = 0.0
     return cfg
 
 
-DATA = DataInfo("toy", num_classes=4, ignore_index=255, has_instance=True, image_size=(32, 32),
-                contain_dontcare_label=True)
+DATA = data_info((32, 32), 4, has_instance=True)
 
 
 def _batch(n: int = 2, size: int = 32, seed: int = 0) -> dict:

@@ -15,13 +15,10 @@ from benchmark.step import LocalStepContext
 from methods.base import count_parameters
 from methods.optim.amm import AMM
 from methods.slnp import SLNPGAN, Instances, find_instances
+from tests.conftest import data_info, tiny_cfg
 
 SIZE = (32, 32)
 
-
-def data_info(size=SIZE, num_classes: int = 4, has_instance: bool = False, dontcare: bool = True) -> DataInfo:
-    return DataInfo(name="toy", num_classes=num_classes, ignore_index=255, contain_dontcare_label=dontcare,
-                    image_size=size, has_instance=has_instance)
 
 
 def striped_batch(size=SIZE, batch: int = 2, seed: int = 0) -> dict:
@@ -35,17 +32,11 @@ def striped_batch(size=SIZE, batch: int = 2, seed: int = 0) -> dict:
     return {"label": label, "image": torch.rand(batch, 3, *size, generator=g) * 2 - 1}
 
 
-def tiny_cfg(**sections) -> dict:
-    cfg = load_config("slnp", "synthetic", "tiny").to_dict()
-    for section, values in sections.items():
-        cfg[section] = dict(cfg[section], **values)
-    return cfg
-
 
 @pytest.fixture(scope="module")
 def method() -> SLNPGAN:
     torch.manual_seed(0)
-    return SLNPGAN(tiny_cfg(model=dict(region_size=8)), data_info())
+    return SLNPGAN(tiny_cfg("slnp", model=dict(region_size=8)), data_info(SIZE, 4))
 
 
 def make_ctx(method: SLNPGAN, stage: str) -> LocalStepContext:
@@ -87,7 +78,7 @@ def test_optimizers_are_amm_by_default_and_table1_adam_by_config(method):
     amm = method.configure_optimizers("main")
     assert {type(o) for o in amm.values()} == {AMM}
     assert [g["alpha"] for o in amm.values() for g in o.param_groups] == [0.9, 0.9]
-    adam = SLNPGAN(tiny_cfg(optimizer=dict(type="Adam")), data_info())
+    adam = SLNPGAN(tiny_cfg("slnp", optimizer=dict(type="Adam")), data_info(SIZE, 4))
     opts = adam.configure_optimizers("main")
     # The paper's Adam (Table 1) is AMM's recurrence with alpha = 0, not torch.optim.Adam; the rest equal.
     assert {type(o) for o in opts.values()} == {AMM}
@@ -101,7 +92,7 @@ def test_optimizers_are_amm_by_default_and_table1_adam_by_config(method):
     assert adam.extra_info()["optimizer_recurrence"].startswith("Table 1 Adam")
     assert method.extra_info()["optimizer_recurrence"] == "AMM, alpha 0.9"
     with pytest.raises(ValueError, match="optimizer.type"):
-        SLNPGAN(tiny_cfg(optimizer=dict(type="SGD")), data_info())
+        SLNPGAN(tiny_cfg("slnp", optimizer=dict(type="SGD")), data_info(SIZE, 4))
 
 
 def test_noise_prior_optimizer_does_not_depend_on_optimizer_type():
@@ -109,7 +100,7 @@ def test_noise_prior_optimizer_does_not_depend_on_optimizer_type():
     params = {}
     for kind in ("AMM", "Adam"):
         torch.manual_seed(0)
-        m = SLNPGAN(tiny_cfg(optimizer=dict(type=kind)), data_info())
+        m = SLNPGAN(tiny_cfg("slnp", optimizer=dict(type=kind)), data_info(SIZE, 4))
         opt = m.configure_optimizers("noise_prior")["VAE"]
         assert type(opt) is AMM and hyperparameters(opt) == [dict(lr=1e-4, betas=(0.9, 0.999), delta=1e-8,
                                                                    alpha=0.9)]
@@ -127,7 +118,7 @@ def test_adam_run_follows_table1_adam_recurrence():
     Adam column written with Python floats from the gradients the step saw; momentum (AMM) and
     torch.optim.Adam's eps placement would both be caught."""
     torch.manual_seed(0)
-    method = SLNPGAN(tiny_cfg(optimizer=dict(type="Adam")), data_info())
+    method = SLNPGAN(tiny_cfg("slnp", optimizer=dict(type="Adam")), data_info(SIZE, 4))
     method.on_stage_start("main")
     method.train()
     ctx = make_ctx(method, "main")
@@ -175,7 +166,7 @@ def test_gan_terms_are_bce_on_the_logits_and_feature_matching_on_the_features():
     """For the D of each call (recorded by a hook): G_GAN, D_fake, D_real are BCE of the patch logits alone,
     G_feat is lambda x the sum over D's intermediate layers of the mean L1 (Eq. 19), recomputed in float64."""
     torch.manual_seed(0)
-    method = SLNPGAN(tiny_cfg(), data_info())
+    method = SLNPGAN(tiny_cfg("slnp"), data_info(SIZE, 4))
     method.on_stage_start("main")
     method.train()
     outputs: dict[str, list] = {"netD0": [], "netD1": []}
@@ -252,7 +243,7 @@ def test_region_queries_reach_the_image_only_through_the_attention_weights():
     """Rescaling the query projection changes the weights, hence V and I1, where several instances compete;
     with a single present instance the weights stay 1 and I1 does not change at all."""
     torch.manual_seed(0)
-    method = SLNPGAN(tiny_cfg(model=dict(region_size=8)), data_info()).eval()
+    method = SLNPGAN(tiny_cfg("slnp", model=dict(region_size=8)), data_info(SIZE, 4)).eval()
     inputs = method.inputs(striped_batch())
     z_np = method.noise_prior(2)
     with torch.no_grad():
@@ -289,7 +280,7 @@ def test_noise_prior_is_the_encoding_of_the_decoded_noise():
     """Z_np = Enc(Dec(z)) (Eqs. 3-4), spelled out with the VAE's layers in float64: the posterior mean,
     or a sample of it with the generator's next normal draws; and G0 receives exactly that Z_np."""
     torch.manual_seed(0)
-    method = SLNPGAN(tiny_cfg(), data_info()).double()
+    method = SLNPGAN(tiny_cfg("slnp"), data_info(SIZE, 4)).double()
     method.freeze_noise_prior()
     vae = method.netVAE
     z = torch.randn(3, 256, dtype=torch.float64)
@@ -324,8 +315,8 @@ def test_v_is_eq15_instance_context_at_y0_resolution():
     the average of V_context over its pixels; V = max over the instances covering a pixel (Eq. 15, one
     per pixel here), 0 where none; then area-averaged to y0's grid, where G1's blocks run."""
     torch.manual_seed(0)
-    info = data_info(has_instance=True, dontcare=False)               # ignored pixels get no class channel
-    method = SLNPGAN(tiny_cfg(model=dict(region_size=8)), info).double().eval()
+    info = data_info(SIZE, 4, has_instance=True, dontcare=False)   # ignored pixels get no class channel
+    method = SLNPGAN(tiny_cfg("slnp", model=dict(region_size=8)), info).double().eval()
     g1 = method.netG1
     # Stripes of widths 10, 11, 11 (not aligned to regions or y0's 2x2 cells); class 1 split into two
     # instances at row 13; sample 1: class 3 and one ignored pixel (no class channel, no instance).
@@ -383,7 +374,7 @@ def test_v_is_eq15_instance_context_at_y0_resolution():
 
 def test_main_stage_trains_g0_g1_d0_d1_and_never_the_frozen_vae():
     torch.manual_seed(0)
-    method = SLNPGAN(tiny_cfg(), data_info())
+    method = SLNPGAN(tiny_cfg("slnp"), data_info(SIZE, 4))
     method.on_stage_start("noise_prior")
     method.train()
     method.train_step(striped_batch(), make_ctx(method, "noise_prior"))
@@ -404,7 +395,7 @@ def test_main_stage_trains_g0_g1_d0_d1_and_never_the_frozen_vae():
 
 def test_d0_judges_g0_resolution_and_d1_the_output():
     torch.manual_seed(0)
-    method = SLNPGAN(tiny_cfg(), data_info(size=(64, 64)))
+    method = SLNPGAN(tiny_cfg("slnp"), data_info((64, 64), 4))
     seen = {}
 
     def record(name):
