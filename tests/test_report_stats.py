@@ -229,9 +229,9 @@ def test_learning_curves_mean_over_seeds_with_a_t_band(tmp_path):
     miou_images, miou_tflops, fd_images, _ = fig.axes  # rows: mIoU, FD-seg; columns: images, TFLOPs
     assert miou_images.get_ylabel() == "mIoU (higher is better)" and fd_images.get_ylabel().startswith("FD-seg")
     lines = {line.get_label(): line for line in miou_images.lines}
-    assert set(lines) == {"SLNP-GAN (1 seed)", "SPADE (2 seeds)"}
-    assert list(lines["SPADE (2 seeds)"].get_ydata()) == [32.0, 51.0]
-    assert list(lines["SLNP-GAN (1 seed)"].get_ydata()) == [45.0, 40.0]  # the ranking flips: visible
+    assert set(lines) == {"Zhang et al. 2020, SLNP-GAN (1 seed)", "Park et al. 2019, SPADE (2 seeds)"}
+    assert list(lines["Park et al. 2019, SPADE (2 seeds)"].get_ydata()) == [32.0, 51.0]
+    assert list(lines["Zhang et al. 2020, SLNP-GAN (1 seed)"].get_ydata()) == [45.0, 40.0]  # the ranking flips: visible
     band = [c for c in miou_images.collections if isinstance(c, PolyCollection)]
     assert len(band) == 1  # only SPADE has several seeds
     ys = band[0].get_paths()[0].vertices[:, 1]

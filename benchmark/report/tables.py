@@ -132,6 +132,14 @@ def cited_name(method: str) -> str:
     return f"{cite}, {paper_name(method)}" if cite else paper_name(method)
 
 
+def figure_name(method: str, sep: str = " ") -> str:
+    """``SPADE (Park et al. 2019)``: a method as figures label it, the paper after the name (``sep``: what
+    goes between them, a line break in narrow panel titles)."""
+    cite = cited_name(method)
+    name = paper_name(method)
+    return f"{name}{sep}({cite[: -len(name) - 2]})" if cite != name else name
+
+
 def preset_tag(method: str, preset: object) -> str:
     """The part of a measured source that names a preset other than the paper's: empty for the paper preset
     and for the oracle (the real images), else the preset's name (``unrecorded`` where a record names

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from benchmark.report.dataset_tables import row_label
 from benchmark.report.figures.common import FigureSkipped, method_color
 from benchmark.report.stats import DIRECTIONS, t_half_width
-from benchmark.report.tables import dataset_name
+from benchmark.report.tables import CITATIONS, dataset_name
 
 CURVE_FILE = "curve.csv"
 CURVE_METRICS = ("mIoU", "FD-seg", "FID")
@@ -104,7 +104,8 @@ def learning_curves(runs: pd.DataFrame, dataset: str, protocol_id: str) -> tuple
                 style = styles[per_method.get(method, 0) % len(styles)]
                 per_method[method] = per_method.get(method, 0) + 1
                 seeds = part["seed"].nunique()
-                label = row_label(method, sweep) + (f" [{budget or 'preset schedule'}]" if several_budgets else "")
+                label = (f"{CITATIONS[method]}, " if method in CITATIONS else "") + row_label(method, sweep)
+                label += (f" [{budget or 'preset schedule'}]" if several_budgets else "")
                 label += f" ({seeds} seed{'s' if seeds != 1 else ''})"
                 color = method_color(method)
                 ax.plot(series["x"], series["mean"], style, marker="o", ms=3, color=color, label=label)

@@ -41,7 +41,7 @@ from benchmark.report.figures.common import (
     preferred_per_method,
     show_image,
 )
-from benchmark.report.tables import dataset_name, paper_name
+from benchmark.report.tables import dataset_name, figure_name
 from benchmark.visualize import to_uint8
 from methods.base import Method
 
@@ -85,7 +85,7 @@ def sample_grid(runs: pd.DataFrame, dataset: str) -> tuple[Figure, list[Path]]:
         axes[row, 0].set_ylabel(stem, fontsize=7)
         for col, run in enumerate(chosen, start=2):
             show_image(axes[row, col], load_png(Path(run.run_dir) / "images" / f"{stem}.png"),
-                       paper_name(run.method) if row == 0 else None, method_color(run.method))
+                       figure_name(run.method, "\n") if row == 0 else None, method_color(run.method))
     fig.suptitle(f"{dataset_name(dataset)}: label, real image and each method (Park et al. 2019, SPADE, Fig. 5)")
     return fig, [Path(r.run_dir) for r in chosen]
 
@@ -241,8 +241,10 @@ def multimodal_grid(runs: pd.DataFrame, dataset: str,
         show_image(axes[row, 0], label_image(sample["label"], split.info), "label" if row == offset else None)
         axes[row, 0].set_axis_on()
         kind = "z draws" if spread_row.kind == "z" else "style-guided"
-        axes[row, 0].set_ylabel(f"{paper_name(method)}\n{kind}\nmean |Δ| {spread_row.levels:.1f}/255\n"
-                                f"(label maps {spread_row.label_levels:.1f})", fontsize=7, color=method_color(method))
+        name, _, cite = figure_name(method, "\n").partition("\n")  # the paper on the last line
+        axes[row, 0].set_ylabel(f"{name}\n{kind}\nmean |Δ| {spread_row.levels:.1f}/255\n"
+                                f"(label maps {spread_row.label_levels:.1f})" + (f"\n{cite}" if cite else ""),
+                                fontsize=7, color=method_color(method))
         for col, image in enumerate(spread_row.images, start=1):
             show_image(axes[row, col], image)
             axes[row, col].set_axis_on()

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 
 from benchmark.report.figures.common import FigureSkipped, smooth
 from benchmark.report.figures.training import read_train_log
-from benchmark.report.tables import dataset_name, paper_name
+from benchmark.report.tables import dataset_name, figure_name
 from benchmark.results import preferred_first
 
 
@@ -116,7 +116,7 @@ def optimizer_comparison(pair: OptimizerPair) -> Figure:
         ax.set_xlabel("iteration")
         ax.legend(fontsize=8)
     axes[0].set_ylabel("discriminator loss (moving average)")
-    fig.suptitle(f"{paper_name(pair.method)} on {dataset_name(pair.dataset)}: "
+    fig.suptitle(f"{figure_name(pair.method)} on {dataset_name(pair.dataset)}: "
                  f"{' vs '.join(pair.runs)} (Zhang et al. 2020, SLNP-GAN, Figs. 13-14)")
     return fig
 
