@@ -85,6 +85,7 @@ class RecordingContext(LocalStepContext):
         super().step(optimizer)
 
 
+@pytest.mark.slow
 def test_one_train_step_updates_g_and_e_then_d(tiny_cfg):
     torch.manual_seed(0)
     method = AdaNormHybrid(tiny_cfg, data_info(SIZE, CLASSES))

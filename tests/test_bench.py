@@ -9,6 +9,7 @@ import torch
 from benchmark.cli import main
 
 
+@pytest.mark.slow
 def test_bench_writes_method_and_metric_rows(tmp_path, offline, capsys):
     out = tmp_path / "results"
     rc = main(["bench", "--methods", "spade,pix2pix", "--dataset", "synthetic", "--steps", "1", "--warmup", "0",
@@ -40,6 +41,7 @@ def test_bench_writes_method_and_metric_rows(tmp_path, offline, capsys):
     assert "metric fid: unavailable" in printed
 
 
+@pytest.mark.slow
 def test_bench_unknown_method_is_one_sentence(tmp_path, capsys):
     rc = main(["bench", "--methods", "spade,nope", "--dataset", "synthetic", "--out", str(tmp_path)])
     assert rc == 2
@@ -48,6 +50,7 @@ def test_bench_unknown_method_is_one_sentence(tmp_path, capsys):
     assert not (tmp_path / "bench").exists()
 
 
+@pytest.mark.slow
 def test_bench_refuses_bad_arguments_before_running_anything(tmp_path, capsys):
     common = ["bench", "--methods", "spade", "--dataset", "synthetic", "--out", str(tmp_path)]
     assert main([*common, "--protocol", "cityscapes-mmseg-deeplabv3"]) == 2

@@ -26,6 +26,7 @@ def spade_run(tmp_path_factory, tiny_segmenter):
     return out, runs[0]
 
 
+@pytest.mark.slow
 def test_run_writes_the_documented_layout(spade_run):
     out, run_dir = spade_run
     assert run_dir.name.startswith("tiny-")
@@ -51,6 +52,7 @@ def test_run_writes_the_documented_layout(spade_run):
     assert (out / "index.html").is_file()
 
 
+@pytest.mark.slow
 def test_second_identical_run_reuses_the_finished_one(spade_run, tiny_segmenter, capsys):
     out, run_dir = spade_run
     stamp = (run_dir / "checkpoints" / "latest.json").stat().st_mtime_ns
@@ -63,6 +65,7 @@ def test_second_identical_run_reuses_the_finished_one(spade_run, tiny_segmenter,
     assert (run_dir / "metrics.json").stat().st_mtime_ns == metrics_stamp
 
 
+@pytest.mark.slow
 def test_evaluate_a_folder_and_a_run_reproducibly(spade_run, tiny_segmenter, tmp_path):
     out, run_dir = spade_run
     common = ["--dataset", "synthetic", "--set", "data.num_train=16", "--set", "data.num_val=6",
@@ -83,6 +86,7 @@ def test_evaluate_a_folder_and_a_run_reproducibly(spade_run, tiny_segmenter, tmp
     assert main(["evaluate", "--images", str(images), *common]) == 2
 
 
+@pytest.mark.slow
 def test_generate_from_a_run_directory(spade_run, tmp_path):
     _, run_dir = spade_run
     dest = tmp_path / "gen"
@@ -92,6 +96,7 @@ def test_generate_from_a_run_directory(spade_run, tmp_path):
     assert not dest.with_name("gen.partial").exists()
 
 
+@pytest.mark.slow
 def test_stop_and_resume_through_the_cli(tmp_path, capsys):
     args = ["train", "--method", "spade", "--iters", "4", "--out", str(tmp_path), *TINY]
     assert main([*args, "--stop-after", "2"]) == 0
@@ -102,6 +107,7 @@ def test_stop_and_resume_through_the_cli(tmp_path, capsys):
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "finished"
 
 
+@pytest.mark.slow
 def test_user_errors_are_one_sentence(tmp_path, capsys):
     assert main(["train", "--method", "spade", "--out", str(tmp_path), "--set", "model.nfg=3", *TINY]) == 2
     assert "no key 'model.nfg'" in capsys.readouterr().err
@@ -115,6 +121,7 @@ def test_user_errors_are_one_sentence(tmp_path, capsys):
     assert not (tmp_path / "runs").exists()  # nothing written before the data check passed
 
 
+@pytest.mark.slow
 def test_python_dash_m_entry_point_and_help():
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.run([sys.executable, "-m", "benchmark", "--help"], cwd=ROOT, env=env,

@@ -30,6 +30,7 @@ def run_dir(out, method):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", [n for n in METHODS.names() if n != "toy"])
 def test_every_method_trains_generates_and_is_evaluated_by_run(all_runs, method):
     path = run_dir(all_runs, method)
@@ -41,6 +42,7 @@ def test_every_method_trains_generates_and_is_evaluated_by_run(all_runs, method)
     assert path.name in table
 
 
+@pytest.mark.slow
 def test_report_command_rebuilds_the_page(all_runs, capsys):
     (all_runs / "index.html").unlink()
     assert main(["report", "--out", str(all_runs)]) == 0
@@ -51,6 +53,7 @@ def test_report_command_rebuilds_the_page(all_runs, capsys):
     assert (all_runs / "figures" / "multimodal_synthetic.png").is_file()
 
 
+@pytest.mark.slow
 def test_style_guided_generation_and_its_errors(all_runs, tmp_path, capsys):
     style_a, style_b = tmp_path / "a.png", tmp_path / "b.png"
     Image.new("RGB", (64, 64), (250, 40, 20)).save(style_a)
@@ -72,6 +75,7 @@ def test_style_guided_generation_and_its_errors(all_runs, tmp_path, capsys):
                  str(tmp_path / "missing.png"), "--out", str(tmp_path / "y"), *DATA]) == 2
 
 
+@pytest.mark.slow
 def test_multiple_samples_and_attention_export(all_runs, tmp_path, tiny_segmenter, capsys):
     # the tiny CRN has one output (crn_tiny.py): asking it for three samples is refused in one sentence
     assert main(["generate", "--method", "crn", "--checkpoint", str(run_dir(all_runs, "crn")), "--num-samples", "3",
@@ -101,6 +105,7 @@ def test_multiple_samples_and_attention_export(all_runs, tmp_path, tiny_segmente
                  "--num-samples", "2", "--out", str(tmp_path / "p"), *DATA]) == 2
 
 
+@pytest.mark.slow
 def test_official_spade_checkpoint_through_generate_and_evaluate(tmp_path, tiny_segmenter, capsys):
     from benchmark.config import load_config
     from benchmark.datasets import build_dataset
@@ -141,6 +146,7 @@ def test_official_spade_checkpoint_through_generate_and_evaluate(tmp_path, tiny_
     assert "does not fit the network" in err and "fc.weight (1,)" in err and "\n" not in err
 
 
+@pytest.mark.slow
 def test_segmenter_train_then_evaluate_finds_it(tmp_path, monkeypatch, capsys):
     """The trained-segmenter flow: `segmenter train` pins a checkpoint where evaluation looks for it."""
     import dataclasses
@@ -166,6 +172,7 @@ def test_segmenter_train_then_evaluate_finds_it(tmp_path, monkeypatch, capsys):
         PROTOCOLS.remove("synthetic-quick")
 
 
+@pytest.mark.slow
 def test_run_stops_before_training_when_the_protocol_cannot_score(tmp_path, monkeypatch, capsys):
     """Offline without the protocol's weights: one sentence naming the flag, and nothing trained or written."""
     import urllib.error

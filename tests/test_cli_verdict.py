@@ -73,6 +73,7 @@ def seeded(tmp_path_factory, tiny_segmenter):
     return out, args
 
 
+@pytest.mark.slow
 def test_each_seed_is_its_own_run_and_only_the_seed_differs(seeded):
     out, _ = seeded
     dirs = run_dirs(out, "pix2pix")
@@ -90,6 +91,7 @@ def test_each_seed_is_its_own_run_and_only_the_seed_differs(seeded):
     assert any(not torch.equal(w0[k], w1[k]) for k in w0)
 
 
+@pytest.mark.slow
 def test_manifest_records_compute_and_hardware(seeded):
     out, _ = seeded
     from benchmark.datasets import dataset_info
@@ -116,6 +118,7 @@ def test_manifest_records_compute_and_hardware(seeded):
         assert hw["device"] == "cpu" and hw["gpu"] is None and hw["threads"] >= 1 and hw["cpu"]
 
 
+@pytest.mark.slow
 def test_curve_rows_at_the_cadence_and_the_last_row_is_the_final_score(seeded):
     out, _ = seeded
     for d in run_dirs(out, "pix2pix"):
@@ -136,6 +139,7 @@ def test_curve_rows_at_the_cadence_and_the_last_row_is_the_final_score(seeded):
         assert manifest(d)["curve"]["eval_every"] == 2
 
 
+@pytest.mark.slow
 def test_same_command_reuses_every_seed_and_seed_n_is_one_of_them(seeded, capsys, tiny_segmenter, monkeypatch):
     out, args = seeded
     monkeypatch.setattr(cli, "_report", no_report)
@@ -152,6 +156,7 @@ def test_same_command_reuses_every_seed_and_seed_n_is_one_of_them(seeded, capsys
         assert (d / "curve.csv").read_text() == curves[d]
 
 
+@pytest.mark.slow
 def test_a_finished_run_without_that_curve_is_named_before_anything_trains(seeded, capsys, tiny_segmenter):
     out, _ = seeded
     assert main(["run", "--methods", "pix2pix", "--seeds", "0,1,2", "--iters", "4", "--eval-every", "3",
@@ -185,6 +190,7 @@ def curve_runs(tmp_path_factory, tiny_segmenter):
     return straight, plain, resumed.run_dir, stopped_rows
 
 
+@pytest.mark.slow
 def test_training_is_bit_identical_with_and_without_the_curve(curve_runs):
     straight, plain, resumed, _ = curve_runs
     a, b, c = weights(straight), weights(plain), weights(resumed)
@@ -194,6 +200,7 @@ def test_training_is_bit_identical_with_and_without_the_curve(curve_runs):
         assert torch.equal(a[k], c[k]), k
 
 
+@pytest.mark.slow
 def test_curve_rows_survive_stop_and_resume(curve_runs):
     straight, _, resumed, stopped_rows = curve_runs
     assert [int(r["iteration"]) for r in stopped_rows] == [1, 2]
@@ -225,6 +232,7 @@ def test_sweep_plan_is_the_cross_product_with_seeds():
     assert plan[0].cfg["run"] == {"sweep": {"model.ngf": 4, "optimizer.betas": (0.5, 0.999)}}
 
 
+@pytest.mark.slow
 def test_sweep_optimizer_of_slnp_one_run_per_value(tmp_path, tiny_segmenter, capsys):
     """The issue's example: --sweep optimizer.type=Adam,AMM gives two runs differing only in that key."""
     out = tmp_path / "out"
@@ -278,6 +286,7 @@ def by_budget(out: Path, method: str) -> dict[str, Path]:
     return {manifest(d)["budget"]["kind"]: d for d in run_dirs(out, method)}
 
 
+@pytest.mark.slow
 def test_image_budget_gives_every_method_the_same_images(budget_runs):
     for method, iters in (("pix2pix", {"main": 12}), ("slnp", {"noise_prior": 1, "main": 11})):
         d = by_budget(budget_runs, method)["images"]
@@ -288,6 +297,7 @@ def test_image_budget_gives_every_method_the_same_images(budget_runs):
         assert config(d)["budget"] == {"kind": "images", "value": 48}
 
 
+@pytest.mark.slow
 def test_tflops_budget_gives_every_method_the_same_compute(budget_runs):
     for method in ("pix2pix", "slnp"):
         m = manifest(by_budget(budget_runs, method)["tflops"])
@@ -340,6 +350,7 @@ def slnp_trainer(run_dir: Path):
     return Trainer(cfg, run_dir, train_set=ds, info=ds.info, device="cpu", progress=False)
 
 
+@pytest.mark.slow
 def test_flop_measurement_leaves_training_bit_identical(tmp_path, monkeypatch):
     """SLNP-GAN draws noise in both stages: a measurement that consumed RNG would change the weights."""
     plain = slnp_trainer(tmp_path / "plain")
@@ -425,6 +436,7 @@ BAD = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("argv", "message"), BAD, ids=[" ".join(a[2:]) for a, _ in BAD])
 def test_bad_input_is_one_sentence_before_anything_trains(argv, message, tmp_path, capsys, monkeypatch):
     from benchmark import evaluation, pipeline
@@ -443,6 +455,7 @@ def test_bad_input_is_one_sentence_before_anything_trains(argv, message, tmp_pat
     assert not (out / "runs").exists()
 
 
+@pytest.mark.slow
 def test_a_run_that_trained_zero_iterations_is_never_reused(tmp_path):
     assert main(["train", "--method", "pix2pix", "--iters", "1", "--out", str(tmp_path), *DATA]) == 0
     (run_dir,) = run_dirs(tmp_path, "pix2pix")

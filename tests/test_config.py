@@ -201,6 +201,7 @@ def test_config_named_by_its_place_in_the_tree(fake_plugin, tmp_path, monkeypatc
         assert sources(cfg)["--config"] == ("pix2pixhd/variants/pix2pixhd_cityscapes_1024p.py", "built-in")
 
 
+@pytest.mark.slow
 def test_config_command_prints_the_layer_of_every_file(fake_plugin, tmp_path, capsys):
     from benchmark.cli import main
 
@@ -225,6 +226,7 @@ def test_config_command_prints_the_layer_of_every_file(fake_plugin, tmp_path, ca
     assert Config.fromstring(body, ".py")["data"]["num_train"] == 3  # the output is still a config file
 
 
+@pytest.mark.slow
 def test_list_shows_the_search_path_replaced_files_and_methods_without_presets(fake_plugin, toy_method, capsys):
     from benchmark.cli import main
 
@@ -241,6 +243,7 @@ def test_list_shows_the_search_path_replaced_files_and_methods_without_presets(f
                           "path (built-in ")
 
 
+@pytest.mark.slow
 def test_list_names_files_a_layer_replaces(fake_plugin, tmp_path, capsys):
     from benchmark.cli import main
 

@@ -213,6 +213,7 @@ def test_vgg_is_post_relu_with_average_pooling():
 
 
 # -- training and generation -----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_train_step_updates_the_generator():
     torch.manual_seed(0)
     method = CRN(tiny_cfg("crn"), data_info())

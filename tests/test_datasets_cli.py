@@ -210,6 +210,7 @@ def assert_one_sentence(text: str) -> None:
 
 # -- good trees --------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", LAYOUTS)
 def test_data_check_passes_with_layout_counts_and_histogram(name, tmp_path, capsys):
     layout = LAYOUTS[name]
@@ -230,6 +231,7 @@ def test_data_check_passes_with_layout_counts_and_histogram(name, tmp_path, caps
         assert 98 <= sum(int(p) for _, p in shown) <= 102, line
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TRAINED)
 def test_spade_trains_two_iterations(name, tmp_path, capsys):
     layout = LAYOUTS[name]
@@ -281,6 +283,7 @@ def break_truncated_image(layout: Layout, root: Path) -> tuple[Path, str]:
 BREAKS = {"missing_label": break_missing_label, "bad_ids": break_bad_ids, "truncated_image": break_truncated_image}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("problem", BREAKS)
 @pytest.mark.parametrize("name", LAYOUTS)
 def test_broken_tree_is_caught_naming_the_file(name, problem, tmp_path, capsys):
@@ -304,6 +307,7 @@ def test_broken_tree_is_caught_naming_the_file(name, problem, tmp_path, capsys):
     assert not out_dir.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_missing_root_is_one_sentence(dataset, tmp_path, capsys):
     layout = Layout(dataset, fx.write_folder, Path, lambda r: [], {}, "", (), None)
@@ -318,6 +322,7 @@ def test_missing_root_is_one_sentence(dataset, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_data_check_without_a_root_names_the_option(capsys):
     assert main(["data", "check", "--dataset", "cityscapes"]) == 2
     err = capsys.readouterr().err
@@ -348,6 +353,7 @@ def assert_refused(dataset: str, where: list[str], tmp_path: Path, capsys, *need
     return err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_root_holding_no_known_layout_lists_what_was_looked_for(dataset, tmp_path, capsys):
     from benchmark.registry import DATASETS as registry
@@ -360,6 +366,7 @@ def test_root_holding_no_known_layout_lists_what_was_looked_for(dataset, tmp_pat
         assert spec.looks_for in err
 
 
+@pytest.mark.slow
 def test_two_dataset_folders_in_the_root_are_named(tmp_path, capsys):
     fx.write_coco_spade(tmp_path / "data" / "coco_stuff")
     fx.write_coco_official(tmp_path / "data" / "cocostuff")
@@ -367,12 +374,14 @@ def test_two_dataset_folders_in_the_root_are_named(tmp_path, capsys):
                    str(tmp_path / "data" / "coco_stuff"), str(tmp_path / "data" / "cocostuff"), "--data-root")
 
 
+@pytest.mark.slow
 def test_pix2pixhd_tree_without_val_or_test_names_the_split(tmp_path, capsys):
     root = fx.write_cityscapes_pix2pixhd(tmp_path / "cityscapes", splits=("train",))
     assert_refused("cityscapes", ["--data-root", str(root)], tmp_path, capsys,
                    "no split 'val'", "val_img/ + val_label/ or test_img/ + test_label/", "data.eval_split", "(train)")
 
 
+@pytest.mark.slow
 def test_pix2pixhd_sample_data_without_test_photos_is_a_label_only_evaluation_split(tmp_path, capsys):
     root = fx.write_cityscapes_pix2pixhd(tmp_path / "cityscapes", test_img=False)  # as pix2pixHD ships it
     code, out, err = run_cli(["data", "check", "--dataset", "cityscapes", "--data-root", str(root)], capsys)
@@ -380,6 +389,7 @@ def test_pix2pixhd_sample_data_without_test_photos_is_a_label_only_evaluation_sp
     assert "val label maps only, no photos" in out and "evaluate: mIoU and accu on split 'val'" in out
 
 
+@pytest.mark.slow
 def test_pix2pixhd_tree_without_instance_maps(tmp_path, capsys):
     root = fx.write_cityscapes_pix2pixhd(tmp_path / "cityscapes")
     for path in (root / "train_inst").iterdir():
@@ -392,6 +402,7 @@ def test_pix2pixhd_tree_without_instance_maps(tmp_path, capsys):
     assert code == 0, out + err
 
 
+@pytest.mark.slow
 def test_explicit_directory_that_does_not_exist(tmp_path, capsys):
     root = fx.write_folder_dirs(tmp_path / "custom", fx.CUSTOM_DIRS)
     args = _explicit_args(root)
@@ -400,6 +411,7 @@ def test_explicit_directory_that_does_not_exist(tmp_path, capsys):
     assert_refused("folder", args, tmp_path, capsys, str(typo), "data.splits")
 
 
+@pytest.mark.slow
 def test_explicit_directories_for_train_only_name_the_missing_split(tmp_path, capsys):
     root = fx.write_folder_dirs(tmp_path / "custom", fx.CUSTOM_DIRS)
     train_only = [a for a in _explicit_args(root) if not a.startswith("data.splits.val")]
@@ -408,6 +420,7 @@ def test_explicit_directories_for_train_only_name_the_missing_split(tmp_path, ca
                    "data.eval_split")
 
 
+@pytest.mark.slow
 def test_explicit_directories_with_relative_paths_and_the_tree_as_fallback(tmp_path, capsys, monkeypatch):
     # The root is a folder tree; val's images and labels come from elsewhere, named relative to the root.
     root = fx.write_folder(tmp_path / "tree", splits={"train": 3})
@@ -430,6 +443,7 @@ def test_explicit_directories_with_relative_paths_and_the_tree_as_fallback(tmp_p
     assert f"directories of val: images {root / 'extra' / 'photos'}" in out
 
 
+@pytest.mark.slow
 def test_config_directories_win_over_dataset_json(tmp_path, capsys):
     root = _write_json_mapping(tmp_path / "custom")
     fx.write_folder_dirs(root, {"train": ("other/photos", "other/maps", None)}, count=1)
@@ -443,6 +457,7 @@ def test_config_directories_win_over_dataset_json(tmp_path, capsys):
     assert "  train: 1 samples" in out
 
 
+@pytest.mark.slow
 def test_names_that_differ_are_reported_with_the_pairing_rule(tmp_path, capsys):
     root = fx.write_folder_dirs(tmp_path / "custom", fx.CUSTOM_DIRS)
     label = root / "annotations" / "train_maps" / "train_001.png"
@@ -459,6 +474,7 @@ def test_names_that_differ_are_reported_with_the_pairing_rule(tmp_path, capsys):
     assert_one_sentence(err)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("splits", ['{"train": {"image": "photos"}}', '{"train": "photos"}', '["train"]'])
 def test_malformed_dataset_json_splits(splits, tmp_path, capsys):
     root = fx.write_folder(tmp_path / "f")
@@ -467,6 +483,7 @@ def test_malformed_dataset_json_splits(splits, tmp_path, capsys):
                    "splits")
 
 
+@pytest.mark.slow
 def test_missing_partition_file_is_named(tmp_path, capsys):
     root = fx.write_celebamask_hq_unpacked(tmp_path / "celeba")
     absent = tmp_path / "list_eval_partition.txt"
@@ -474,6 +491,7 @@ def test_missing_partition_file_is_named(tmp_path, capsys):
                    tmp_path, capsys, str(absent), "data.partition_file")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset, write, override, needle", [
     ("folder", fx.write_folder, "data.load_size=10", "data.load_size (10)"),
     ("cityscapes", fx.write_cityscapes, "data.splits={'train': {'images': 'x'}}", "only the folder dataset"),

@@ -65,6 +65,7 @@ def test_dataset_modules_import_each_other_without_a_circle():
             visit(name, ())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", ["common", "check", "paired"])
 def test_each_module_imports_alone(module):
     """In a fresh interpreter, with the package's ``__init__`` (which imports every dataset) bypassed, each

@@ -121,6 +121,7 @@ print(h.hexdigest())
 """
 
 
+@pytest.mark.slow
 def test_generation_is_bit_identical_under_every_simd_and_blas_dispatch():
     """The shipped synthetic-v1 segmenter scores these pixels on every machine, so generation must not
     depend on the CPU: numpy's SIMD dispatch (AVX-512 vs AVX2 vs SSE) and OpenBLAS's kernel choice are

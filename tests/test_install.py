@@ -116,6 +116,7 @@ def assert_from_env(python: Path, cwd: Path, modules: tuple[str, ...] = ("benchm
 
 # -- sisbench alone --------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_wheel_carries_configs_protocols_published_numbers_and_package_data(sisbench_wheel):
     names = set(zipfile.ZipFile(sisbench_wheel).namelist())
     configs = [p.relative_to(ROOT / "configs").as_posix() for p in (ROOT / "configs").rglob("*.py")]
@@ -130,6 +131,7 @@ def test_wheel_carries_configs_protocols_published_numbers_and_package_data(sisb
     assert not any(n.startswith(("tests/", "configs/", "results/")) or "__pycache__" in n for n in names)
 
 
+@pytest.mark.slow
 def test_installed_wheel_works_from_any_directory(sisbench_wheel, tmp_path):
     python = make_env(tmp_path / "env", [sisbench_wheel])
     cwd = tmp_path / "elsewhere"
@@ -241,6 +243,7 @@ def plugin_env(sisbench_wheel, tmp_path_factory) -> tuple[Path, Path]:
     return python, cwd
 
 
+@pytest.mark.slow
 def test_plugin_wheel_is_listed_with_its_config_layer_and_missing_presets(plugin_env):
     python, cwd = plugin_env
     listed = run([python, "-m", "benchmark", "list"], cwd=cwd, env=user_env()).stdout
@@ -255,6 +258,7 @@ def test_plugin_wheel_is_listed_with_its_config_layer_and_missing_presets(plugin
     assert "Traceback" not in listed and "toyplug has no tiny preset" not in listed
 
 
+@pytest.mark.slow
 def test_plugin_config_resolves_its_own_and_builtin_bases(plugin_env):
     python, cwd = plugin_env
     shown = run([python, "-m", "benchmark", "config", "--method", "toyplug"], cwd=cwd, env=user_env()).stdout
@@ -266,6 +270,7 @@ def test_plugin_config_resolves_its_own_and_builtin_bases(plugin_env):
     assert "iters=5" in shown and "width=3" in shown
 
 
+@pytest.mark.slow
 def test_plugin_method_without_a_preset_fails_in_one_sentence(plugin_env, tmp_path):
     python, cwd = plugin_env
     proc = run([python, "-m", "benchmark", "train", "--method", "notiny", "--out", tmp_path], cwd=cwd,

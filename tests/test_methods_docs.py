@@ -3,6 +3,8 @@ match the configs of today, and a stale value or a missing block must be reporte
 
 from __future__ import annotations
 
+import pytest
+
 from methods import preset_tables
 from methods.preset_tables import DOC, builtin_methods, missing_blocks, render, update
 
@@ -36,6 +38,7 @@ def test_table_lists_config_values():
     assert "`train.stages.noise_prior.iters`" in block and "Parameters, paper preset (ade20k): VAE 31.40 M" in block
 
 
+@pytest.mark.slow
 def test_check_exits_nonzero_on_stale_docs(tmp_path, monkeypatch, capsys):
     doc = tmp_path / "methods.md"
     doc.write_text(DOC.read_text().replace("<!-- BEGIN GENERATED presets:pix2pix -->\n",

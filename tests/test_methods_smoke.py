@@ -31,6 +31,7 @@ def synthetic_batch():
     return ds.info, fixed_batch(ds, 2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", method_names())
 def test_method_builds_trains_and_generates(name, synthetic_batch):
     info, batch = synthetic_batch

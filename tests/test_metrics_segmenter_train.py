@@ -53,6 +53,7 @@ class Shapes(Dataset):
         return self.samples[i]
 
 
+@pytest.mark.slow
 def test_training_improves_miou():
     torch.set_num_threads(1)
     val = Shapes(8, seed=1)
@@ -68,6 +69,7 @@ def tiny_synthetic(tmp_path_factory):
     return dict(type="synthetic", root=str(tmp_path_factory.mktemp("synthetic")), num_train=16, num_val=4)
 
 
+@pytest.mark.slow
 def test_train_segmenter_pins_and_reuses_the_checkpoint(tiny_synthetic, tmp_path, monkeypatch):
     weights = train_segmenter(tiny_synthetic, tmp_path, iters=2, **TINY)
     record = json.loads((weights.parent / RECORD_FILE).read_text())
@@ -98,6 +100,7 @@ def test_missing_trained_segmenter_names_the_command(tiny_synthetic, tmp_path):
     assert "--segmenter-checkpoint" in str(err.value)
 
 
+@pytest.mark.slow
 def test_train_for_protocol_puts_the_segmenter_where_evaluation_finds_it(tiny_synthetic, tmp_path):
     options = tuple(sorted({"iters": 2, **TINY}.items()))
     protocol = dataclasses.replace(get_protocol("synthetic-v1"), id="synthetic-tiny",
@@ -113,6 +116,7 @@ def test_train_for_protocol_puts_the_segmenter_where_evaluation_finds_it(tiny_sy
 
 # --- pins, the shipped network and how close a retrained copy is ---------------------------------------------
 
+@pytest.mark.slow
 def test_protocol_pin_refuses_another_file_unless_it_is_named(tiny_synthetic, tmp_path):
     weights = train_segmenter(tiny_synthetic, tmp_path / "a", iters=2, **TINY)
     digest = sha256_file(weights)
@@ -131,6 +135,7 @@ def test_protocol_pin_refuses_another_file_unless_it_is_named(tiny_synthetic, tm
     assert named.pin["override"] is True and named.pin["checkpoint"] == str(other)
 
 
+@pytest.mark.slow
 def test_trained_protocol_is_pinned_on_first_use(tiny_synthetic, tmp_path):
     options = tuple(sorted({"iters": 2, **TINY}.items()))
     spec = SegmenterSpec(kind="trained", options=options)
@@ -150,6 +155,7 @@ def test_trained_protocol_is_pinned_on_first_use(tiny_synthetic, tmp_path):
     assert named.pin["override"] is True and named.pin["matches"] is False
 
 
+@pytest.mark.slow
 def test_export_is_half_the_size_and_compare_reports_identity_or_agreement(tiny_synthetic, tmp_path):
     from metrics.segmenters.train import compare_with_shipped, export_segmenter, format_comparison
 
@@ -208,6 +214,7 @@ def test_synthetic_v1_uses_the_shipped_network_and_never_trains(tmp_path, monkey
     assert named.pin["override"] is True
 
 
+@pytest.mark.slow
 def test_segmenter_training_shows_a_progress_bar_with_eta(capsys):
     fit_segmenter(Shapes(4, seed=0, size=16), 3, None, SegmenterTraining(iters=2, **{**TINY, "batch_size": 2}),
                   progress=True)

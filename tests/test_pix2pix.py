@@ -124,6 +124,7 @@ def test_official_key_layout():
 
 
 # -- losses and the update order ----------------------------------------------------------------------
+@pytest.mark.slow
 def test_losses_are_gan_plus_100_l1_and_d_loss_is_halved():
     torch.manual_seed(0)
     cfg = tiny_cfg("pix2pix", model=dict(dropout=0.0))
@@ -154,6 +155,7 @@ def test_losses_are_gan_plus_100_l1_and_d_loss_is_halved():
     assert set(ctx.terms["G"]) == {"G_GAN", "G_L1"}
 
 
+@pytest.mark.slow
 def test_train_step_updates_d_then_g():
     torch.manual_seed(0)
     method = Pix2Pix(tiny_cfg("pix2pix"), data_info())
@@ -171,6 +173,7 @@ def test_train_step_updates_d_then_g():
 
 
 # -- inference ---------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_paper_inference_uses_per_image_statistics_and_keeps_running_stats():
     torch.manual_seed(0)
     method = Pix2Pix(tiny_cfg("pix2pix", model=dict(dropout=0.0)), data_info())
@@ -247,6 +250,7 @@ def test_networks_match_the_official_outputs():
         assert torch.allclose(pred, torch.tensor(ref[f"D_{mode}"], dtype=torch.float64), rtol=0, atol=1e-10), mode
 
 
+@pytest.mark.slow
 def test_two_training_iterations_match_the_official_optimize_parameters():
     """In float64 on both sides (see the fixture's "about"): in float32, Adam's first steps turn the
     summation-order noise of near-zero gradients into sign flips of lr-sized updates, CPU-dependent."""

@@ -334,6 +334,7 @@ def _step(method: Pix2PixHD, batch: dict, iteration: int = 0) -> tuple[dict, dic
     return losses, changed
 
 
+@pytest.mark.slow
 def test_one_train_step_updates_g_and_d():
     torch.manual_seed(0)
     method = Pix2PixHD(_config(vgg=True, features="instance"), DATA)   # tiny preset: random VGG weights
@@ -345,6 +346,7 @@ def test_one_train_step_updates_g_and_d():
         assert any(v for k, v in changed.items() if k.startswith(net + ".")), net
 
 
+@pytest.mark.slow
 def test_niter_fix_global_counts_epochs_then_restarts_g_adam():
     """niter_fix_global = 2 epochs of 3 iterations: iterations 0-5 train only the outermost local branch;
     iteration 6 trains all of G with a fresh Adam (official update_fixed_params): every G parameter's
@@ -396,6 +398,7 @@ def test_niter_fix_global_needs_the_epoch_length():
         method.train_step(_batch(), ctx)
 
 
+@pytest.mark.slow
 def test_niter_fix_global_through_the_trainer(tmp_path):
     """End to end: the trainer's epoch (4 images at batch 2: 2 iterations) reaches the method; with
     niter_fix_global = 1 the global generator is still at its initial weights after iteration 2 and moves

@@ -32,6 +32,7 @@ def test_unknown_name_lists_the_valid_ones():
     assert "unknown method 'spaed'" in str(err.value) and "spade" in str(err.value)
 
 
+@pytest.mark.slow
 def test_cli_unknown_method_is_one_sentence(capsys):
     assert main(["run", "--methods", "spade,nosuch", "--dataset", "synthetic"]) == 2
     err = capsys.readouterr().err.strip()
@@ -52,6 +53,7 @@ def _install_plugin(tmp_path, monkeypatch, module_body: str, entry: str) -> None
     monkeypatch.syspath_prepend(str(pkg))
 
 
+@pytest.mark.slow
 def test_entry_point_plugin_is_listed(tmp_path, monkeypatch, capsys):
     _install_plugin(tmp_path, monkeypatch, """
         import torch
@@ -72,6 +74,7 @@ def test_entry_point_plugin_is_listed(tmp_path, monkeypatch, capsys):
         sys.modules.pop("myplugin", None)
 
 
+@pytest.mark.slow
 def test_broken_plugin_is_reported_not_fatal(tmp_path, monkeypatch, capsys):
     _install_plugin(tmp_path, monkeypatch, "raise ImportError('needs libfoo')\n", "broken = myplugin:Broken")
     try:
@@ -85,6 +88,7 @@ def test_broken_plugin_is_reported_not_fatal(tmp_path, monkeypatch, capsys):
         sys.modules.pop("myplugin", None)
 
 
+@pytest.mark.slow
 def test_the_registry_imports_no_plugin_layer():
     """benchmark.registry sits below the plugins: neither importing it nor validating with it imports
     metrics/, methods/ or the datasets (the import circle registry <-> metrics.base/protocols)."""

@@ -172,6 +172,7 @@ def test_collect_runs_one_row_per_metrics_json(tmp_path):
     assert sorted(collect_training_runs(tmp_path)["method"]) == ["crn", "spade"]
 
 
+@pytest.mark.slow
 def test_a_real_evaluation_under_two_protocols_gives_two_rows(tmp_path, tiny_segmenter, offline):
     """The harness itself writes ``metrics.json`` (the default protocol) and ``metrics.<protocol>.json`` (a
     second one, on the first 4 images): both reach the results, each with its protocol key as the

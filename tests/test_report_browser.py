@@ -67,6 +67,7 @@ def dump_dom(browser: str, page: Path, profile: Path) -> DomSummary:
     return summary
 
 
+@pytest.mark.slow
 def test_report_page_renders_with_tables_and_loaded_images(tmp_path):
     browser = find_browser()
     out = tmp_path / "out"

@@ -95,6 +95,7 @@ def test_optimizers_are_amm_by_default_and_table1_adam_by_config(method):
         SLNPGAN(tiny_cfg("slnp", optimizer=dict(type="SGD")), data_info(SIZE, 4))
 
 
+@pytest.mark.slow
 def test_noise_prior_optimizer_does_not_depend_on_optimizer_type():
     """optimizer.type switches the adversarial stage only: the VAE's optimizer and its updates are the same."""
     params = {}
@@ -113,6 +114,7 @@ def test_noise_prior_optimizer_does_not_depend_on_optimizer_type():
     assert all(torch.equal(a, b) for a, b in zip(params["AMM"], params["Adam"], strict=True))
 
 
+@pytest.mark.slow
 def test_adam_run_follows_table1_adam_recurrence():
     """Three main-stage steps with optimizer.type="Adam": each update of sampled weights equals Table 1's
     Adam column written with Python floats from the gradients the step saw; momentum (AMM) and
@@ -162,6 +164,7 @@ def ulp(x: float) -> float:
     return float(torch.nextafter(x32, torch.tensor(math.inf)) - x32)
 
 
+@pytest.mark.slow
 def test_gan_terms_are_bce_on_the_logits_and_feature_matching_on_the_features():
     """For the D of each call (recorded by a hook): G_GAN, D_fake, D_real are BCE of the patch logits alone,
     G_feat is lambda x the sum over D's intermediate layers of the mean L1 (Eq. 19), recomputed in float64."""
@@ -256,6 +259,7 @@ def test_region_queries_reach_the_image_only_through_the_attention_weights():
     assert torch.equal(image1_b[1], image1[1])
 
 
+@pytest.mark.slow
 def test_noise_prior_stage_trains_only_the_vae_with_the_negative_elbo(method):
     method.train()
     before = snapshot(method)
@@ -372,6 +376,7 @@ def test_v_is_eq15_instance_context_at_y0_resolution():
         assert torch.allclose(v[b], want, rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_main_stage_trains_g0_g1_d0_d1_and_never_the_frozen_vae():
     torch.manual_seed(0)
     method = SLNPGAN(tiny_cfg("slnp"), data_info(SIZE, 4))
@@ -393,6 +398,7 @@ def test_main_stage_trains_g0_g1_d0_d1_and_never_the_frozen_vae():
     assert not any(id(p) in vae_params for o in ctx.optimizers.values() for g in o.param_groups for p in g["params"])
 
 
+@pytest.mark.slow
 def test_d0_judges_g0_resolution_and_d1_the_output():
     torch.manual_seed(0)
     method = SLNPGAN(tiny_cfg("slnp"), data_info((64, 64), 4))

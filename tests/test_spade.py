@@ -132,6 +132,7 @@ def official_train_batch() -> dict:
     return {"label": label.masked_fill(label == 5, 255), "instance": instance, "image": image}
 
 
+@pytest.mark.slow
 def test_two_training_iterations_reproduce_the_official_trainer():
     # Same seed -> same initial weights (build/init order as the official code), then G step, D step.
     cfg = load_config("spade", "synthetic", "paper", ["model.ngf=8", "netD.ndf=8", "loss.lambda_vgg=0.0"])
@@ -226,6 +227,7 @@ def run_one_step(method: SPADE, batch: dict, amp: str = "off") -> dict[str, floa
     return losses
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("amp", ["off", "bf16"])
 def test_one_train_step_updates_generator_and_discriminator(amp):
     torch.manual_seed(0)
@@ -239,6 +241,7 @@ def test_one_train_step_updates_generator_and_discriminator(amp):
     assert method.extra_info()["vgg_weights"].startswith("random")
 
 
+@pytest.mark.slow
 def test_vae_step_trains_the_encoder_with_the_generator():
     torch.manual_seed(0)
     method = SPADE(spade_cfg("model.use_vae=True", "loss.lambda_vgg=0.0"), INFO)

@@ -32,6 +32,7 @@ def weights(run_dir):
     return load_file(str(ckpt.latest_checkpoint(run_dir / "checkpoints").weights))
 
 
+@pytest.mark.slow
 def test_resume_gives_the_same_weights_as_a_straight_run(tmp_path, toy_method):
     straight = make_trainer(toy_cfg(20), tmp_path / "a")
     straight.train()
@@ -51,6 +52,7 @@ def test_resume_gives_the_same_weights_as_a_straight_run(tmp_path, toy_method):
     assert not torch.equal(weights(tmp_path / "c")["netG.weight"], a["netG.weight"])
 
 
+@pytest.mark.slow
 def test_checkpoints_are_safetensors_plus_weights_only_state(tmp_path, toy_method):
     make_trainer(toy_cfg(30), tmp_path).train()
     refs = ckpt.list_checkpoints(tmp_path / "checkpoints")
@@ -61,6 +63,7 @@ def test_checkpoints_are_safetensors_plus_weights_only_state(tmp_path, toy_metho
     assert set(state["rng"]) >= {"torch", "numpy", "python"}
 
 
+@pytest.mark.slow
 def test_log_csv_and_linear_decay(tmp_path, toy_method):
     make_trainer(toy_cfg(20), tmp_path).train()
     rows = list(csv.DictReader((tmp_path / "train_log.csv").open()))
@@ -72,6 +75,7 @@ def test_log_csv_and_linear_decay(tmp_path, toy_method):
     assert [f(0), f(49), f(50), f(75), f(100)] == [1.0, 1.0, 1.0, 0.5, 0.0]
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_the_term_and_keeps_the_last_checkpoint(tmp_path, toy_method):
     cfg = toy_cfg(20)
     cfg["model"] = {"nan_at": 14}
@@ -84,6 +88,7 @@ def test_nan_loss_stops_with_the_term_and_keeps_the_last_checkpoint(tmp_path, to
     assert all(torch.isfinite(v).all() for v in w.values() if v.is_floating_point())
 
 
+@pytest.mark.slow
 def test_ema_and_bf16_autocast_run(tmp_path, toy_method):
     cfg = toy_cfg(10, amp="bf16", ema=dict(enabled=True, decay=0.5, start_iter=0))
     trainer = make_trainer(cfg, tmp_path)
@@ -96,6 +101,7 @@ def test_ema_and_bf16_autocast_run(tmp_path, toy_method):
     assert not torch.equal(raw, state["ema"]["netG"]["weight"])
 
 
+@pytest.mark.slow
 def test_fp16_refused_on_cpu(tmp_path, toy_method):
     with pytest.raises(TrainingError, match="fp16 needs a CUDA device"):
         make_trainer(toy_cfg(2, amp="fp16"), tmp_path)
@@ -116,6 +122,7 @@ def test_sampler_is_a_function_of_seed_and_iteration():
         EpochBatchSampler(3, 4, seed=0)
 
 
+@pytest.mark.slow
 def test_corrupt_latest_pointer_is_a_clear_error(tmp_path, toy_method):
     make_trainer(toy_cfg(10), tmp_path).train()
     (tmp_path / "checkpoints" / ckpt.LATEST).write_text("{not json")
@@ -129,6 +136,7 @@ def test_corrupt_latest_pointer_is_a_clear_error(tmp_path, toy_method):
         make_trainer(toy_cfg(30), tmp_path).train(resume=True)
 
 
+@pytest.mark.slow
 def test_finalize_runs_once_after_training_and_is_checkpointed(tmp_path, toy_method):
     ds = ToyDataset()
     trainer = Trainer(toy_cfg(10), tmp_path, train_set=ds, info=ds.info, device="cpu", progress=False,
