@@ -191,22 +191,27 @@ def test_a_task_requeued_mid_training_finishes_with_the_weights_of_a_straight_ru
 @pytest.mark.slow
 @pytest.mark.slurm
 def test_no_wait_then_report_collects(slurm_cluster, tmp_path, capsys):
+    """Submitted held (``--sbatch begin=now+1hour``, passed through to sbatch), so ``report`` finds both tasks
+    pending; released, they run, and ``report`` then the same ``run`` collect them without submitting again."""
     out = tmp_path / "out"
     args = ["run", "--methods", "pix2pix", "--seeds", "0,1", "--iters", "3", *SMALL, "--set", "model.ngf=8",
-            "--out", str(out), "--executor", "slurm", "--cpus-per-run", "1"]
+            "--out", str(out), "--executor", "slurm", "--cpus-per-run", "1", "--sbatch", "begin=now+1hour"]
     assert main([*args, "--no-wait"]) == 0
     printed = capsys.readouterr().out
     (sub,) = jobs.read_submissions(out)
     assert f"job array {sub.job_id}" in printed and all(t.job_id in printed for t in sub.tasks)
-    pending = jobs.pending_report(out)
-    assert len(pending) == 2 and all("log: " in line for line in pending)
-    assert main(["report", "--out", str(out)]) == 0  # a task takes tens of seconds: both are still listed
+    assert any("#SBATCH --begin=now+1hour" in p.read_text() for p in (out / "slurm").rglob("*_submission.sh"))
+    assert main(["report", "--out", str(out)]) == 0
     listed = [line for line in capsys.readouterr().out.splitlines() if "(job " in line]
-    assert len(listed) == 2 and all("log: " in line for line in listed), listed
+    assert len(listed) == 2 and all("pending" in line and "log: " in line for line in listed), listed
+    for task in sub.tasks:
+        slurm_cluster.release(task.job_id)
     _wait_for("both tasks", lambda: jobs.pending_report(out) == [], timeout=600)
     assert main(["report", "--out", str(out)]) == 0
+    assert "(job " not in capsys.readouterr().out
     table = (out / "synthetic" / "table.md").read_text()
-    assert "pix2pix" in table and "| 2 |" in table  # both seeds collected into one row
+    row = next(line for line in table.splitlines() if line.startswith("| pix2pix"))
+    assert row.split("|")[4].strip() == "2"  # n: both seeds collected into one row
     # the same command again submits nothing: it collects the finished jobs
     assert main(args) == 0
     assert "submitted" not in capsys.readouterr().out and len(jobs.read_submissions(out)) == 1
