@@ -265,3 +265,20 @@ def test_slnp_generator_loss_is_non_saturating_and_d0_scores_at_g0_resolution():
     method.train_step(batch, LocalStepContext(opts, {n: getattr(method, n) for n in method.networks_for("main")},
                                               stage="main"))
     assert {s[-2:] for s in seen["netD0"]} == {(16, 16)} and {s[-2:] for s in seen["netD1"]} == {(32, 32)}
+
+
+# -- the README as a landing page ------------------------------------------------------------------------
+
+def test_readme_is_a_landing_page_linking_each_reference_page_once():
+    readme = (ROOT / "README.md").read_text()
+    assert 150 <= len(readme.splitlines()) <= 200
+    ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if "tox" in line and "venv" in line
+          and not line.lstrip().startswith("#")]
+    assert ci and ci[-1].strip() in readme  # the test command is the one CI runs
+    links = re.findall(r"\]\((docs/[^)#]*)\)", readme)
+    assert len(links) == len(set(links)), "each reference page is linked once"
+    for page in ("docs/presets.md", "docs/protocols.md", "docs/legacy_protocol.md", "docs/architecture.md",
+                 "docs/methods.md", "docs/security.md", "docs/tuning/"):
+        assert page in links and (ROOT / page).exists(), page
+    for method in builtin_methods() + ["oasis"]:
+        assert (ROOT / "docs" / "tuning" / f"{method}.md").is_file(), method
