@@ -240,6 +240,7 @@ def test_oasis_cityscapes_tiny_keeps_the_tiny_rates_and_paper_the_official_ones(
             paper["train"]["batch_size"]) == (4e-4, 4e-4, 0.999, 20)
 
 
+@pytest.mark.slow  # one train_step
 def test_slnp_generator_loss_is_non_saturating_and_d0_scores_at_g0_resolution():
     """docs/methods.md records both: G minimises -log D(G(L)) (not Eq. 18's log(1 - D(G(L)))), and D0 scores
     I0 against the real image area-downsampled to G0's resolution, without upsampling I0."""
