@@ -314,11 +314,8 @@ def _listed(paths: list[str], limit: int = 5) -> str:
 def check_external_images(images: Path, data_cfg: Mapping[str, Any], pid: str, *,
                           num_images: int | None = None) -> list[Path]:
     """The image files of a folder to score under ``pid``, one per evaluation sample, or one sentence naming
-    the files that are missing, left over, named twice, unreadable or of a shape the protocol cannot take
-    (another aspect ratio than its resolution). Returns the files in evaluation order."""
-    from PIL import Image
-
-    from benchmark.datasets import dataset_info
+    the files that are missing, left over or named twice (the harness, :func:`metrics.evaluate.evaluate`,
+    names those of a size it cannot score and those it cannot read). Returns the files in evaluation order."""
     from metrics.evaluate import IMAGE_EXTENSIONS
     from metrics.protocols import get_protocol
 
@@ -345,27 +342,9 @@ def check_external_images(images: Path, data_cfg: Mapping[str, Any], pid: str, *
         if extra and num_images is None:
             what.append(f"{len(extra)} image(s) that match no label map of split "
                         f"'{get_protocol(pid).split}' ({_listed([files[e][0].name for e in extra])})")
-        raise ExternalImagesError(f"{where} has {' and '.join(what)}; name each image as its label map's file (stem), "
-                         f"one per map of the split")
-    protocol = get_protocol(pid)
-    height, width = tuple(protocol.resolution or dataset_info(data_cfg).image_size)
-    bad, unreadable = [], []
-    for stem in stems:
-        path = files[stem][0]
-        try:
-            with Image.open(path) as im:
-                w, h = im.size
-        except OSError:
-            unreadable.append(path.name)
-            continue
-        if abs(w / h - width / height) > 0.01 * width / height:
-            bad.append(f"{path.name} {w}x{h}")
-    if unreadable:
-        raise ExternalImagesError(f"{where}: {len(unreadable)} image(s) cannot be read ({_listed(unreadable)}); "
-                         f"write them again as PNG")
-    if bad:
-        raise ExternalImagesError(f"{where}: {len(bad)} image(s) are not of the {width}x{height} shape {pid} scores "
-                         f"({_listed(bad)}); generate them at {width}x{height} (or at that aspect ratio)")
+        raise ExternalImagesError(f"{where} has {' and '.join(what)}; name each image as its label map's file "
+                                  f"(stem), one per map of the split")
+    # sizes and unreadable files: metrics.evaluate refuses them (EvaluationInputError) before writing anything
     return [files[s][0] for s in stems]
 
 

@@ -231,7 +231,7 @@ def test_external_folders_become_runs_and_folders_of_one_name_are_seeds(scored_t
 
 @pytest.mark.parametrize("damage, words", [
     ("rename", ["no image for 1 of the 3", "val_000.png", "match no label map", "other.png"]),
-    ("resize", ["not of the 64x64 shape", "val_001.png 80x40"]),
+    ("resize", ["1 of 3 generated images have a size other than", "val_001 (40 x 80)"]),  # metrics.evaluate's
     ("drop", ["no image for 1 of the 3", "val_002.png"]),
     ("twice", ["two images of one name", "val_000.jpg"]),
 ])
@@ -246,7 +246,9 @@ def test_wrong_external_images_are_refused_naming_the_files(scored_tree, tmp_pat
         (folder / "val_002.png").unlink()
     else:
         Image.new("RGB", (64, 64)).save(folder / "val_000.jpg")
-    with pytest.raises((evaluation.ExternalImagesError, FileNotFoundError)) as exc:
+    from metrics.evaluate import EvaluationInputError
+
+    with pytest.raises((evaluation.ExternalImagesError, EvaluationInputError)) as exc:
         evaluation.evaluate_external(folder, data_cfg, "folder", "x", tmp_path / "out", cache_dir=tmp_path / "cache")
     assert all(w in str(exc.value) for w in words), str(exc.value)
     assert not (tmp_path / "out").exists()  # nothing written
