@@ -188,26 +188,27 @@ def clean_stale_dirs(parent: Path, name: str, kind: str) -> list[Path]:
     return removed
 
 
-def safe_component(name: Any, what: str, source: str | os.PathLike | None = None) -> str:
+def safe_component(name: Any, what: str, source: str | os.PathLike | None = None, fix: str | None = None) -> str:
     """``name`` if it is one plain path component (no separator, not ``.`` / ``..``, not absolute, not
-    empty); else :class:`UnsafePathError`, one sentence naming ``what`` and the ``source`` it came from."""
+    empty); else :class:`UnsafePathError`, one sentence naming ``what``, the ``source`` it came from and
+    ``fix`` (default: fix or remove that file)."""
     origin = f" in {source}" if source is not None else ""
+    fix = fix or "fix or remove that file"
     if not isinstance(name, str):
-        raise UnsafePathError(f"the {what} {name!r}{origin} is not a name (a {type(name).__name__}); "
-                              f"fix or remove that file")
+        raise UnsafePathError(f"the {what} {name!r}{origin} is not a name (a {type(name).__name__}); {fix}")
     bad = (not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name
            or os.path.isabs(name) or (os.altsep is not None and os.altsep in name))
     if bad:
         raise UnsafePathError(f"the {what} {name!r}{origin} is not a plain file name (empty, '.', '..', a path "
                               f"separator or an absolute path) and would write outside the results directory; "
-                              f"fix or remove that file")
+                              f"{fix}")
     return name
 
 
-def inside(root: str | os.PathLike, *parts: Any, what: str = "name",
-           source: str | os.PathLike | None = None) -> Path:
+def inside(root: str | os.PathLike, *parts: Any, what: str = "name", source: str | os.PathLike | None = None,
+           fix: str | None = None) -> Path:
     """``root / part / ...`` where every part is a :func:`safe_component`; the result lies inside ``root``."""
     path = Path(root)
     for part in parts:
-        path = path / safe_component(part, what, source)
+        path = path / safe_component(part, what, source, fix)
     return path

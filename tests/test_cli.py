@@ -37,8 +37,8 @@ def test_run_writes_the_documented_layout(spade_run):
     assert manifest["versions"]["torch"] and "commit" in manifest["git"] and manifest["seed"] == 0
     assert manifest["weights"]["vgg_weights"]  # where the perceptual weights came from
     assert sorted(p.suffix for p in (run_dir / "samples").iterdir()) == [".png"]
-    images = sorted((run_dir / "images").iterdir())
-    assert len(images) == 6 and all(p.suffix == ".png" for p in images)
+    images = sorted((run_dir / "images").iterdir())  # the PNGs and the marker of SISBench's own folder
+    assert [p.name for p in images if p.suffix != ".png"] == [".sisbench-images.json"] and len(images) == 7
     assert "#   model.ngf = 8" in (run_dir / "config.py").read_text()
     # evaluated under the dataset's protocol, with the oracle row and the tables
     record = json.loads((run_dir / "metrics.json").read_text())
@@ -82,7 +82,7 @@ def test_evaluate_a_folder_and_a_run_reproducibly(spade_run, tiny_segmenter, tmp
     again = json.loads((run_dir / "metrics.json").read_text())
     assert again["metrics"] == first["metrics"]
     # a missing image is named, not silently skipped
-    next(images.iterdir()).unlink()
+    next(images.glob("*.png")).unlink()
     assert main(["evaluate", "--images", str(images), *common]) == 2
 
 
