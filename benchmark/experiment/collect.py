@@ -44,4 +44,6 @@ def collect(out: Path, dataset: str, options: RunOptions, plan: Sequence[Planned
             oracle = evaluation.evaluate_oracle(out, plan[0].config["data"], dataset, protocol=options.protocol,
                                                 **options.eval_options(None))
             print(f"[oracle] {evaluation.format_record(oracle)}")
-        write_report(out, dataset)
+        from benchmark.datasets import dataset_name  # a custom dataset's own name (data.name / dataset.json)
+
+        write_report(out, dataset_name(plan[0].config["data"]) if plan else dataset)
