@@ -30,7 +30,7 @@ from benchmark import compute, runs
 from benchmark.curve import CurveSpec, LearningCurve, check_curve
 from benchmark.datasets import build_dataset, dataset_info
 from benchmark.datasets.base import DataInfo, SISDataset
-from benchmark.io import atomic_write_json, owned_dir
+from benchmark.io import atomic_write_json, clean_stale_dirs, owned_dir
 from benchmark.runs import RunError
 from benchmark.trainer import DistInfo, Trainer, build_method, init_distributed, pick_device, to_device
 from benchmark.validate import check_config
@@ -345,6 +345,7 @@ def generate_split(method: Method, cfg: Mapping[str, Any], out_dir: Path, *, spl
     images = generated_images(method, cfg, split=split, num_images=num_images, num_samples=num_samples,
                               batch_size=batch_size, seed=seed, style=style, progress=progress)
     partial = owned_dir(out_dir.parent, out_dir.name, "partial")
+    clean_stale_dirs(out_dir.parent, out_dir.name, "old")  # a replaced folder a killed process left aside
     written = 0
     try:
         for name, image in images:

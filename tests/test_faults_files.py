@@ -135,7 +135,8 @@ def test_generate_replaces_its_own_image_folder_whole(spade_weights, tmp_path):
 def test_a_killed_generates_partial_folder_is_not_merged(spade_weights, tmp_path):
     out = tmp_path / "images"
     foreign = np.full((8, 8, 3), 7, dtype=np.uint8)
-    stale = [tmp_path / "images.partial", tmp_path / f"images.partial-{host()}-{dead_pid()}-abc123"]
+    stale = [tmp_path / "images.partial", tmp_path / f"images.partial-{host()}-{dead_pid()}-abc123",
+             tmp_path / f"images.old-{host()}-{dead_pid()}-abc123"]  # killed while replacing an image folder
     for folder in stale:
         folder.mkdir()
         for i in range(5):  # other images, with the stems of this split's
@@ -146,7 +147,8 @@ def test_a_killed_generates_partial_folder_is_not_merged(spade_weights, tmp_path
     assert len(names) == 3 and ".sisbench-images.json" in names and "from_another_method.png" not in names
     for path in out.glob("*.png"):
         assert not (pixels(path) == 7).all()
-    assert not stale[1].exists()  # the dead process's folder is cleaned up
+    assert not stale[1].exists() and not stale[2].exists()  # the dead processes' folders are cleaned up
+    assert stale[0].is_dir()  # an earlier version's partial folder (owner unknown) is left alone, not merged
 
 
 # -- 2: names from records stay inside --out ------------------------------------------------------------------
