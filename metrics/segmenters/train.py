@@ -458,6 +458,30 @@ def _first_use_pin(pins_path: Path, key: str, digest: str, source: Path) -> dict
     return pins[key]
 
 
+def _train_hint(spec: SegmenterSpec, data_cfg: Mapping[str, Any]) -> tuple[str, str]:
+    """The options of the `segmenter train` command that trains ``spec`` for ``data_cfg`` (its protocol where
+    that is not the dataset's default, and the data root) and a note on how long it takes."""
+    from metrics.protocols import PROTOCOLS, default_protocol
+
+    name = str(data_cfg.get("type"))
+    ids = [p for p in PROTOCOLS.names() if PROTOCOLS.get(p).dataset == name and PROTOCOLS.get(p).segmenter == spec]
+    hint = ""
+    try:
+        default = default_protocol(name)
+    except ValueError:
+        default = None
+    if ids and default not in ids:
+        hint += f" --protocol {ids[0]}"
+    if data_cfg.get("root"):
+        hint += f" --data-root {data_cfg['root']}"
+    note = ""
+    if ids and ids[0].endswith("-cpu"):
+        note = " (minutes on a CPU)"
+    elif ids and f"{ids[0]}-cpu" in PROTOCOLS:
+        note = f" (the full DeepLabV3: hours on a GPU; --protocol {ids[0]}-cpu trains in minutes on a CPU)"
+    return hint, note
+
+
 def build_trained_segmenter(spec: SegmenterSpec, *, num_classes: int, data_cfg: Mapping[str, Any] | None,
                             checkpoint: Path | None = None, cache_dir: str | os.PathLike | None = None,
                             device: torch.device | str = "cpu", **_: Any) -> nn.Module:
@@ -488,7 +512,8 @@ def build_trained_segmenter(spec: SegmenterSpec, *, num_classes: int, data_cfg: 
                 name = data_cfg.get("type")
                 raise WeightsUnavailable(
                     f"no trained segmenter for dataset {name!r} at {source.parent}; run `python -m benchmark "
-                    f"segmenter train --dataset {name}` or pass --segmenter-checkpoint PATH")
+                    "segmenter train --dataset {}{}`{} or pass --segmenter-checkpoint PATH".format(
+                        name, *_train_hint(spec, data_cfg)))
             source = train_segmenter(data_cfg, out_dir, training=training, device=device)
         if spec.sha256 is None:
             pins = out_dir / PINS_FILE
