@@ -33,9 +33,9 @@ from tests.conftest import ROOT
 TINY = ["--dataset", "synthetic", "--set", "data.num_train=16", "--set", "data.num_val=6",
         "--set", "train.batch_size=4", "--set", "model.ngf=8", "--no-progress"]
 OASIS_CONFIGS = ROOT / "plugins" / "oasis" / "sisbench_oasis" / "configs"
-#: a measured figure typed next to its name: "68.9 mIoU", "mIoU 68.9", "FD-seg 1.6", "~175 s", "52 GFLOP"
+#: a measured figure typed next to its name: "68.9 mIoU", "mIoU 68.9", "FD-seg 1.6", "~175 s", "438 s", "52 GFLOP"
 MEASURED = re.compile(r"\d[\d.,]*\s*(?:mIoU|GFLOPs?\b|s of training|min \d+ s)|"
-                      r"(?:mIoU|FD-seg|texture(?:_max)?|checkerboard)\s*(?:of\s*)?[:=]?\s*\d|~\d+\s*s\b")
+                      r"(?:mIoU|FD-seg|texture(?:_max)?|checkerboard)\s*(?:of\s*)?[:=]?\s*\d|~?\b\d+(?:\.\d+)?\s*s\b")
 
 
 def _records(**row: object) -> pd.DataFrame:
@@ -138,7 +138,8 @@ def test_reason_comments_are_parsed_with_several_keys_and_continuation_lines(tmp
 
 
 def test_no_measured_number_is_typed_in_the_readme_the_presets_page_or_a_preset():
-    texts = {"README.md": (ROOT / "README.md").read_text()}
+    texts = {name: (ROOT / name).read_text() for name in ("README.md", "docs/protocols.md", "docs/your_data.md",
+                                                           "docs/plugins.md")}
     page = (ROOT / "docs" / "presets.md").read_text()
     texts["docs/presets.md"] = presets_doc.BLOCK.sub("", page)  # generated blocks come from records
     for path in sorted(ROOT.glob("configs/*/*_tiny.py")) + sorted(OASIS_CONFIGS.glob("oasis/*.py")):
@@ -150,7 +151,7 @@ def test_no_measured_number_is_typed_in_the_readme_the_presets_page_or_a_preset(
 
 def test_the_pattern_catches_what_the_readme_used_to_type():
     for line in ("| SPADE | 0, 1, 2 | 71.0 ± 6.6 | 86% | FD-seg 2.4", "OASIS row says 68.9 mIoU",
-                 "took ~175 s", "52 GFLOPs per iteration", "texture_max 1.78"):
+                 "took ~175 s", "438 s for 12 + 6 images", "52 GFLOPs per iteration", "texture_max 1.78"):
         assert MEASURED.search(line), line
 
 
@@ -279,7 +280,7 @@ def test_readme_is_a_landing_page_linking_each_reference_page_once():
     links = re.findall(r"\]\((docs/[^)#]*)\)", readme)
     assert len(links) == len(set(links)), "each reference page is linked once"
     for page in ("docs/presets.md", "docs/protocols.md", "docs/legacy_protocol.md", "docs/architecture.md",
-                 "docs/methods.md", "docs/security.md", "docs/tuning/"):
+                 "docs/methods.md", "docs/security.md", "docs/your_data.md", "docs/plugins.md", "docs/tuning/"):
         assert page in links and (ROOT / page).exists(), page
     for method in builtin_methods() + ["oasis"]:
         assert (ROOT / "docs" / "tuning" / f"{method}.md").is_file(), method
