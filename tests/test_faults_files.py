@@ -304,6 +304,8 @@ def test_atomic_writes_honour_the_umask(tmp_path, umask, mode):
 
 KILL_AFTER_CHECKPOINT = """
 import os, signal, sys, time
+import torch
+torch.set_num_threads(int(os.environ["THREADS"]))  # the test process's: the thread count is part of a run's id
 from benchmark import checkpoint as ckpt
 from methods.spade import SPADE
 
@@ -329,7 +331,7 @@ def test_train_seconds_after_kill_and_resume_count_the_time_before_the_kill(tmp_
     args = ["train", "--method", "spade", "--iters", "4", "--set", "train.checkpoint_interval=2",
             "--out", str(tmp_path), *TINY]
     sleep_s = 1.5  # per training iteration before the kill: 2 iterations, at least 3 s of training
-    env = {**os.environ, "SLEEP_S": str(sleep_s), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "SLEEP_S": str(sleep_s), "THREADS": str(torch.get_num_threads())}
     killed = subprocess.run([sys.executable, "-c", KILL_AFTER_CHECKPOINT, *args], cwd=ROOT, env=env,
                             capture_output=True, text=True)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
