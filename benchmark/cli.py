@@ -632,10 +632,12 @@ def _add_slurm_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("--executor slurm", "one SLURM job array per command, one run per task (submitit)")
     g.add_argument("--partition", default=None, help="the SLURM partition (default: the cluster's default one)")
     g.add_argument("--gpus-per-run", type=int, default=0, metavar="N",
-                   help="GPUs per run (default 0); a run on N > 1 GPUs is one DDP job of N tasks")
+                   help="GPUs per run (default 0); a run on N > 1 GPUs is one DDP job of N tasks (see --tasks-per-run)")
     g.add_argument("--cpus-per-run", type=int, default=1, metavar="N",
                    help="CPU cores per run (default 1), divided between its tasks; a CPU run trains with as many "
                         "threads, recorded in its run id")
+    g.add_argument("--tasks-per-run", type=int, default=None, metavar="N",
+                   help="processes per run, one DDP job (default: one per GPU, else 1); e.g. 2 on CPU for gloo DDP")
     g.add_argument("--mem-per-run", type=float, default=None, metavar="GB",
                    help="memory per run in GB (default: the partition's default)")
     g.add_argument("--time-limit", type=int, default=60, metavar="MIN",
