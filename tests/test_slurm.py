@@ -219,6 +219,22 @@ def test_no_wait_then_report_collects(slurm_cluster, tmp_path, capsys):
 
 @pytest.mark.slow
 @pytest.mark.slurm
+def test_a_run_of_two_tasks_is_one_ddp_job(slurm_cluster, tmp_path):
+    """``--tasks-per-run 2`` on CPU: one job of two tasks, the trainer's rank and world size from the job
+    environment (gloo); rank 0 generates and scores."""
+    out = tmp_path / "out"
+    assert main(["run", "--methods", "pix2pix", "--iters", "4", *SMALL, "--set", "model.ngf=8", "--out", str(out),
+                 "--executor", "slurm", "--cpus-per-run", "2", "--tasks-per-run", "2"]) == 0
+    (sub,) = jobs.read_submissions(out)
+    (task,) = sub.tasks
+    manifest = json.loads((Path(task.run_dir) / "manifest.json").read_text())
+    assert manifest["world_size"] == 2 and manifest["executor"]["num_tasks"] == 2
+    assert manifest["status"] == "finished" and manifest["iterations"] == {"main": 4}
+    assert (Path(task.run_dir) / "metrics.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
 def test_unknown_partition_is_one_sentence_and_nothing_is_submitted(slurm_cluster, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["run", "--methods", "pix2pix", "--iters", "2", *SMALL, "--out", str(out), "--executor", "slurm",

@@ -119,7 +119,7 @@ class SlurmSettings:
             raise ExecutorError(f"--mem-per-run must be a positive number of GB, got {self.mem_per_run}")
         if self.cpus_per_run < self.tasks:
             raise ExecutorError(f"--cpus-per-run {self.cpus_per_run} is fewer than the {self.tasks} processes of a "
-                                f"run (one per GPU); give at least {self.tasks}")
+                                f"run; give at least {self.tasks}")
 
     def describe(self) -> dict[str, Any]:
         return {"partition": self.partition, "gpus_per_run": self.gpus_per_run, "cpus_per_run": self.cpus_per_run,
