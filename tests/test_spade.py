@@ -132,36 +132,92 @@ def official_train_batch() -> dict:
     return {"label": label.masked_fill(label == 5, 255), "instance": instance, "image": image}
 
 
-@pytest.mark.slow
+def _conv_gradient_records(conv: torch.nn.Conv2d) -> list[dict[str, torch.Tensor]]:
+    """Record, for every backward that trains ``conv``'s weight, its input and the gradient at its output."""
+    records: list[dict[str, torch.Tensor]] = []
+
+    def forward(module, inputs, output):
+        if conv.weight.requires_grad and torch.is_grad_enabled():
+            record = {"x": inputs[0].detach()}
+            records.append(record)
+            output.register_hook(lambda grad: record.__setitem__("grad", grad.detach()))
+
+    conv.register_forward_hook(forward)
+    return records
+
+
+def _float32_noise_tolerance(conv: torch.nn.Conv2d, records: list[dict[str, torch.Tensor]], weights: torch.Tensor,
+                             lr: float, beta2: float, rel: float = 3e-3) -> torch.Tensor:
+    """Per element of ``conv``'s weight, how far a float32 run of the same two Adam steps (beta1 = 0) can land
+    from the exact (float64) one: each step's gradient element is a sum whose float32 error is about
+    ``rel`` times the sum of its terms' magnitudes S = conv2d_weight(|x|, |grad|), so an element whose terms
+    cancel (|g| << S) is poorly determined. Adam's step lr * g / sqrt(v_hat) moves by up to
+    lr * sqrt(1 + beta2) * (error / |g|), and by at most the two steps' full size when float32 cannot even
+    fix the sign (the bound 2 * (1 + sqrt(1 + beta2)) * lr); plus 4 ulps of the weight itself. ``rel``
+    (~2.5e4 float32 ulps) is the float32 relative error of these gradient sums: D's weights are of the size of
+    one step (|w| ~ 5e-4 at lr_D = 4e-4), so Adam's sign-like first step turns float32 noise in the first
+    iteration into relative changes of ~1e-3 of every second-iteration gradient. Measured: the official run
+    lies within 0.34 of this bound; after one iteration instead of two, 64% of D's first-conv elements and 60%
+    of conv_img's are outside it; with a learning rate 5% too large, 28% of D's."""
+    from torch.nn.grad import conv2d_weight
+
+    kw = dict(stride=conv.stride, padding=conv.padding, dilation=conv.dilation)
+    ratio = torch.zeros_like(weights, dtype=torch.float64)
+    for record in records:
+        g = conv2d_weight(record["x"], conv.weight.shape, record["grad"], **kw)
+        terms = conv2d_weight(record["x"].abs(), conv.weight.shape, record["grad"].abs(), **kw)
+        ratio += terms / g.abs().clamp_min(torch.finfo(torch.float64).tiny)
+    cap = 2 * (1 + (1 + beta2) ** 0.5) * lr
+    eps32 = torch.finfo(torch.float32).eps
+    return torch.clamp(lr * (1 + beta2) ** 0.5 * rel * ratio, max=cap) + 4 * eps32 * weights.abs()
+
+
+@pytest.mark.slow  # two training iterations in float64: ~30 s on one core
 def test_two_training_iterations_reproduce_the_official_trainer():
+    """Our trainer in float64 against the official float32 trainer's numbers: our side is then the same on
+    every CPU and thread count (float64 rounding ~1e-13), and each weight is allowed the float32 error the
+    official run itself carries (:func:`_float32_noise_tolerance`), not a fixed 1e-6 that AVX2 and AVX-512
+    kernels meet on different fractions of D's first convolution (58.9% on an Intel Xeon). (Our float32 run
+    against the official one would need twice the bound, one for each side's summation order, and the bound
+    would lose its teeth: 60% of the one-iteration weights would pass.)"""
     # Same seed -> same initial weights (build/init order as the official code), then G step, D step.
     cfg = load_config("spade", "synthetic", "paper", ["model.ngf=8", "netD.ndf=8", "loss.lambda_vgg=0.0"])
     torch.manual_seed(0)
     method = SPADE(cfg, replace(INFO, contain_dontcare_label=True))
-    method.train()
+    method.double().train()  # initialised in float32 as the official code, then run in float64
+    semantics = method.semantics
+    method.semantics = lambda b: semantics(b).double()
     optimizers = method.configure_optimizers("main")
     ctx = LocalStepContext(optimizers, {n: getattr(method, n) for n in method.networks}, "cpu")
-    batch = official_train_batch()
-    losses = [method.train_step(batch, ctx) for _ in range(2)]
+    d_first, g_last = method.netD.discriminator_0.model0[0], method.netG.conv_img
+    d_records, g_records = _conv_gradient_records(d_first), _conv_gradient_records(g_last)
+    batch = {k: v.double() if v.is_floating_point() else v for k, v in official_train_batch().items()}
+    losses, after_one = [], None
+    for _ in range(2):
+        losses.append(method.train_step(batch, ctx))
+        after_one = after_one or (d_first.weight.detach().clone(), g_last.weight.detach().clone())
     expected = torch.load(FIXTURES / "spade_official_outputs.pt", weights_only=True)
-    ours = torch.tensor([[step[k] for k in ("G_GAN", "G_feat", "D_fake", "D_real")] for step in losses])
-    # Iteration 0 is initialisation + forward: tight. Later values inherit float-summation-order noise
-    # (thread count, CPU kernels), which Adam's sign-like first step (beta1 = 0) can amplify in losses
-    # near zero; the weights stay within 1e-6, far below one learning-rate step (1e-4 G, 4e-4 D).
-    assert torch.allclose(ours[0], expected["train_losses"][0], atol=1e-5)
-    assert torch.allclose(ours[1], expected["train_losses"][1], atol=1e-3)
-    assert torch.allclose(method.netG.conv_img.weight, expected["train_conv_img"], atol=1e-6)
-    # D's first conv sees the label channels of real and fake alike, whose gradients nearly cancel: some
-    # sit at float32 summation noise, and Adam with beta1 = 0 turns them into steps of either sign (its
-    # step is lr * g / (sqrt(v_hat) + eps), at most lr at t = 1 and lr * sqrt(1 + beta2) at t = 2). So every
-    # element stays within the two steps' bound of the fixture, and most agree to 1e-6 (all on AVX2 and
-    # AVX-512; 96% with ATEN_CPU_CAPABILITY=default); a wrong update or initialisation moves nearly all.
-    lr_d, beta2 = 4e-4, 0.9
-    diff = (method.netD.discriminator_0.model0[0].weight - expected["train_D0_first"]).abs()
-    assert diff.max() <= 2 * (1 + (1 + beta2) ** 0.5) * lr_d
-    assert (diff <= 1e-6).double().mean() >= 0.9
-    g_sum = sum(p.double().abs().sum() for p in method.netG.parameters())
-    d_sum = sum(p.double().abs().sum() for p in method.netD.parameters())
+    ours = torch.tensor([[step[k] for k in ("G_GAN", "G_feat", "D_fake", "D_real")] for step in losses],
+                        dtype=torch.float64)
+    # Iteration 0 is initialisation + forward: the official float32 losses to their rounding (measured 1e-6).
+    # Iteration 1 inherits the first updates' float32 noise (below), measured 3e-5.
+    assert torch.allclose(ours[0], expected["train_losses"][0].double(), atol=1e-5)
+    assert torch.allclose(ours[1], expected["train_losses"][1].double(), atol=1e-3)
+    (lr_g, lr_d), beta2 = (cfg["optimizer"]["lr_G"], cfg["optimizer"]["lr_D"]), cfg["optimizer"]["betas"][1]
+    assert cfg["optimizer"]["betas"][0] == 0
+    for name, conv, records, lr, first in (("D first conv", d_first, d_records, lr_d, after_one[0]),
+                                           ("G conv_img", g_last, g_records, lr_g, after_one[1])):
+        ref = expected["train_D0_first" if conv is d_first else "train_conv_img"].double()
+        assert len(records) == 2 and all("grad" in r for r in records), name
+        tol = _float32_noise_tolerance(conv, records, ref, lr, beta2)
+        diff = (conv.weight.detach() - ref).abs()
+        assert (diff <= tol).all(), (name, float((diff / tol).max()))
+        # ... and the bound has teeth: most elements are held to less than one learning-rate step, and the
+        # weights after one iteration (a trainer that skips or repeats an update) are far outside it
+        assert (tol < lr).double().mean() >= 0.6, name
+        assert ((first - ref).abs() <= tol).double().mean() <= 0.5, name
+    g_sum = sum(p.abs().sum() for p in method.netG.parameters())
+    d_sum = sum(p.abs().sum() for p in method.netD.parameters())
     assert g_sum.item() == pytest.approx(expected["train_G_abs_sum"].item(), rel=1e-4)
     assert d_sum.item() == pytest.approx(expected["train_D_abs_sum"].item(), rel=1e-4)
 
