@@ -385,8 +385,10 @@ def test_niter_fix_global_counts_epochs_then_restarts_g_adam():
             for k in ("model1_1.1.weight", "model.1.weight"):
                 g = grads[k]
                 want = before[k] - 2e-4 * g / (g.abs() + 1e-8)
-                # float32 Adam arithmetic on O(0.1) weights and 2e-4 steps: a few ulps of the weight.
-                assert torch.allclose(params[k].detach(), want, rtol=0, atol=1e-7), k
+                # float32 Adam arithmetic: a few ulps of the weight and of the 2e-4 step, element by element
+                # (a fixed 1e-7 is 1.7 ulps of a weight near 1 and depends on how a CPU fuses the update)
+                tol = 4 * torch.finfo(torch.float32).eps * (before[k].abs() + 2e-4)
+                assert ((params[k].detach() - want).abs() <= tol).all(), k
     assert all(p.requires_grad for p in method.parameters())
 
 
