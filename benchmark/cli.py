@@ -557,10 +557,11 @@ def cmd_segmenter(args: argparse.Namespace) -> int:
     if record.get("val_mIoU") is None:
         print(f"oracle: not measured ({record.get('oracle_reason', 'no real validation images')})")
     else:
+        warning = oracle_warning(record["val_mIoU"])
         print(f"oracle (its real-image val mIoU, the ceiling of every method's mIoU under {pid}): "
-              f"mIoU {100 * record['val_mIoU']:.1f}, accu {100 * record['val_accu']:.1f} "
-              f"(strong enough to rank methods from {WEAK_ORACLE_MIOU:.0f} mIoU)")
-        if (warning := oracle_warning(record["val_mIoU"])) is not None:
+              f"mIoU {100 * record['val_mIoU']:.1f}, accu {100 * record['val_accu']:.1f}"
+              + ("" if warning else f" (at least {WEAK_ORACLE_MIOU:.0f}: strong enough to rank methods)"))
+        if warning is not None:
             print(warning)
     shipped = shipped_checkpoint(pid)
     if shipped is not None:  # the protocol evaluates with the network SISBench ships: how close is this copy?
