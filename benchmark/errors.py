@@ -23,10 +23,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from benchmark.pipeline import RunError
 
     errors += [DataCheckError, RunError]
-    from methods.nn.perceptual import WeightsUnavailableError
     from metrics.base import ProtocolError, WeightsUnavailable
 
-    errors += [ProtocolError, WeightsUnavailable, WeightsUnavailableError]
+    errors += [ProtocolError, WeightsUnavailable]
     return tuple(errors)
 
 

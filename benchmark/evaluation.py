@@ -34,8 +34,9 @@ from typing import Any
 
 import torch
 
-from benchmark import resources, runs
+from benchmark import runs
 from benchmark.io import atomic_write_json
+from benchmark.resources import cache_root
 from benchmark.results import OPTIONAL_METRIC_KEYS
 from benchmark.user_error import UserError
 
@@ -48,11 +49,6 @@ def _name(data_cfg: Mapping[str, Any], registered: str) -> str:
     from benchmark.datasets import dataset_name
 
     return dataset_name(data_cfg) if data_cfg.get("type") else registered
-
-
-def cache_root() -> Path:
-    """Where trained segmenters and reference features are kept (``$SISBENCH_CACHE`` or ~/.cache/sisbench)."""
-    return resources.cache_root()
 
 
 def protocol_id(dataset: str, protocol: str | None) -> str:

@@ -11,3 +11,8 @@ from __future__ import annotations
 
 class UserError(Exception):
     """An error the user can fix; ``str(exc)`` is one sentence naming the thing and the fix."""
+
+
+class WeightsUnavailable(UserError, RuntimeError):
+    """A network's weights (a metric's, a segmenter's, a method's VGG) are neither at a local path nor
+    downloadable, or are not the expected file; the message names the option that fixes it."""

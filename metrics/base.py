@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from torch import Tensor
 
+from benchmark.user_error import WeightsUnavailable
+
 if TYPE_CHECKING:
     from metrics.protocols import Protocol
     from metrics.segmentation import ConfusionMatrix
@@ -31,10 +33,6 @@ TEXTURE = "texture"
 
 class ProtocolError(ValueError):
     """A protocol cannot score this data (another dataset's protocol, labels outside its mapping)."""
-
-
-class WeightsUnavailable(RuntimeError):
-    """A network's weights are neither at a local path nor downloadable; the message names the fix."""
 
 
 @dataclass

@@ -177,7 +177,7 @@ def _sample_digest(sample: Mapping[str, Any]) -> bytes:
     return h.digest()
 
 
-def library_versions() -> dict[str, str | None]:
+def metric_library_versions() -> dict[str, str | None]:
     """Versions of the libraries a metric value depends on (None: not installed)."""
     out: dict[str, str | None] = {"python": platform.python_version()}
     for dist in ("torch", "torchvision", "torch-fidelity", "numpy", "scipy", "mmsegmentation", "mmcv", "sisbench"):
@@ -553,7 +553,7 @@ def _run(protocol: Protocol, *, lookup: Callable[[str], Tensor] | None, stems: s
         "segmenter_checkpoint": None if seg_pin is None else seg_pin.get("checkpoint"),
         "segmenter_override": bool(seg_pin and seg_pin.get("override")),
         "inception_official": None if ex.inception_record is None else ex.inception_record["official_weights"],
-        "reference": reference_record, "versions": library_versions(), "device": str(device),
+        "reference": reference_record, "versions": metric_library_versions(), "device": str(device),
         "seconds": round(time.time() - start, 2),
     }
     not_measured = {key: reason for name, reason in ex.unavailable.items() for key in METRICS.get(name).keys

@@ -23,7 +23,7 @@ from methods.nn.perceptual import (
     VGG19_LAYERS,
     VGG19Features,
     VGGLoss,
-    WeightsUnavailableError,
+    WeightsUnavailable,
 )
 from tests.spade_reference import key_list
 
@@ -282,16 +282,16 @@ def test_vgg_imagenet_offline_fails_with_one_sentence_naming_the_option(monkeypa
         raise urllib.error.URLError("Name or service not known")
 
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
-    with pytest.raises(WeightsUnavailableError, match="set loss.vgg_weights to a local") as info:
+    with pytest.raises(WeightsUnavailable, match="set loss.vgg_weights to a local") as info:
         VGGLoss(weights="imagenet")
     assert "\n" not in str(info.value)
 
 
 def test_vgg_missing_file_and_unknown_layer_are_refused(tmp_path):
-    with pytest.raises(WeightsUnavailableError, match="model.vgg"):
+    with pytest.raises(WeightsUnavailable, match="model.vgg"):
         VGG19Features(["relu1_1"], weights=str(tmp_path / "nope.pth"), option_name="model.vgg")
     torch.save({"something.weight": torch.zeros(1)}, tmp_path / "bad.pth")
-    with pytest.raises(WeightsUnavailableError, match="not a VGG19 state dict"):
+    with pytest.raises(WeightsUnavailable, match="not a VGG19 state dict"):
         VGG19Features(["relu1_1"], weights=str(tmp_path / "bad.pth"))
     with pytest.raises(ValueError, match="relu6_1"):
         VGG19Features(["relu6_1"], weights="random")

@@ -21,7 +21,6 @@ workers never changes a batch. Call :meth:`PairedDataset.set_epoch` before each 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -45,6 +44,7 @@ from benchmark.datasets.common import (  # noqa: F401  (SampleFiles, Scan: re-ex
     split_names,
 )
 from benchmark.datasets.transforms import PairTransform
+from benchmark.resources import cache_root  # noqa: F401  (where datasets write what they derive; re-exported)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
@@ -387,13 +387,6 @@ class PairedDataset(SISDataset):
         problems, _ = inspect_dataset(self)
         if problems:
             raise DataCheckError(problems, self.name)
-
-
-def cache_root() -> Path:
-    """Where datasets write what they derive from their files: ``$SISBENCH_CACHE`` or
-    ``~/.cache/sisbench``."""
-    env = os.environ.get("SISBENCH_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "sisbench"
 
 
 def require_root(dataset: str, root: Any) -> Path:

@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from benchmark.user_error import WeightsUnavailable
+
 IMAGENET_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -57,11 +59,6 @@ def _layer_indices() -> dict[str, int]:
 
 
 VGG19_LAYERS: dict[str, int] = _layer_indices()
-
-
-class WeightsUnavailableError(RuntimeError):
-    """The requested VGG19 weights cannot be loaded (offline, missing or wrong file); the message is one
-    sentence naming the option that fixes it."""
 
 
 def _sha256(path: Path) -> str:
@@ -116,7 +113,7 @@ class VGG19Features(nn.Module):
             needed = {f"{i}.{p}" for i in convs for p in ("weight", "bias")}
             missing = sorted(needed - set(state))
             if missing:
-                raise WeightsUnavailableError(f"{option_name}={weights!r} is not a VGG19 state dict: it lacks "
+                raise WeightsUnavailable(f"{option_name}={weights!r} is not a VGG19 state dict: it lacks "
                                  f"features.{missing[0]} (and {len(missing) - 1} more)")
             features.load_state_dict({k: state[k] for k in needed})
         for conv in convs.values():
@@ -137,14 +134,14 @@ class VGG19Features(nn.Module):
                                                            weights_only=True)
             except OSError as exc:
                 hub = Path(torch.hub.get_dir()) / "checkpoints"
-                raise WeightsUnavailableError(
+                raise WeightsUnavailable(
                     f"could not download the ImageNet VGG19 weights ({IMAGENET_URL}: {exc}); set "
                     f"{option_name} to a local timm or torchvision vgg19 state-dict file, or place "
                     f"vgg19-dcbb9e9d.pth in {hub}") from exc
             return _features_state(state), f"imagenet (torchvision {Path(IMAGENET_URL).name} via torch hub)"
         path = Path(weights).expanduser()
         if not path.is_file():
-            raise WeightsUnavailableError(f"{option_name}={weights!r} is neither 'imagenet', 'random' nor an "
+            raise WeightsUnavailable(f"{option_name}={weights!r} is neither 'imagenet', 'random' nor an "
                                           f"existing VGG19 state-dict file")
         state = torch.load(path, map_location="cpu", weights_only=True)
         return _features_state(state), f"file {path} (sha256 {_sha256(path)})"
