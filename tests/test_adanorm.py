@@ -138,6 +138,7 @@ def _first_adanorm_io(method, batch, style):
     return image, seen["x"], seen["out"]
 
 
+@pytest.mark.slow
 def test_style_changes_appearance_but_not_layout(styled_method):
     batch = toy_batch(SIZE, num_classes=CLASSES, batch=1, seed=1)
     g = torch.Generator().manual_seed(5)
@@ -164,6 +165,7 @@ def test_style_changes_appearance_but_not_layout(styled_method):
     assert (styled_method.generate(other, style=style_a) - image_a).abs().mean() > 1e-2
 
 
+@pytest.mark.slow
 def test_style_image_is_encoded_to_its_mean_and_broadcast(styled_method):
     batch = toy_batch(SIZE, num_classes=CLASSES, batch=2, seed=2)
     style = torch.rand(1, 3, 32, 32) * 2 - 1

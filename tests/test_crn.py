@@ -185,6 +185,7 @@ def test_masks_are_area_resized_to_the_feature_size():
     assert torch.allclose(err, torch.tensor([[[(0.5 * 4 * 2) / 4, (0.5 * 4 * 2 + 8 * 2) / 4]]]))
 
 
+@pytest.mark.slow
 def test_pixel_term_is_in_official_0_255_units():
     torch.manual_seed(0)
     cfg = tiny_cfg("crn")
@@ -229,6 +230,7 @@ def test_train_step_updates_the_generator():
     assert not any(k.startswith("vgg") for k in method.state_dict())
 
 
+@pytest.mark.slow
 def test_generate_selects_outputs():
     torch.manual_seed(0)
     method = CRN(tiny_cfg("crn", model=dict(num_outputs=3)), data_info())
@@ -264,6 +266,7 @@ def fill_weights(named) -> None:
             v.copy_(val.to(v.dtype))
 
 
+@pytest.mark.slow
 def test_generator_and_loss_match_the_official_tensorflow_graph():
     ref = json.loads(FIXTURE.read_text())
     cfg = tiny_cfg("crn", model=dict(widths=(8, 6, 5), num_outputs=3))  # the fixture's k (tiny: k = 1)

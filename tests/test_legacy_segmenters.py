@@ -84,6 +84,7 @@ def test_drn_layout_matches_original(drn):
     assert layout(drn) == FIXTURE["drn_d_105_cityscapes"]
 
 
+@pytest.mark.slow
 def test_deeplabv2_checkpoint_loads_strictly(tmp_path):
     state = state_in_layout(FIXTURE["deeplabv2_resnet101_msc_cocostuff164k"])
     path = tmp_path / "deeplabv2_resnet101_msc-cocostuff164k-100000.pth"
@@ -98,6 +99,7 @@ def test_deeplabv2_checkpoint_loads_strictly(tmp_path):
                                                    ("num_batches_tracked",)))
 
 
+@pytest.mark.slow
 def test_upernet_checkpoint_loads_strictly(tmp_path):
     enc = state_in_layout(FIXTURE["upernet101_encoder"])
     dec = state_in_layout(FIXTURE["upernet101_decoder"])
@@ -113,6 +115,7 @@ def test_upernet_checkpoint_loads_strictly(tmp_path):
     model.load_original_state_dict("decoder", state_in_layout(FIXTURE["upernet101_decoder"], OPTIONAL))
 
 
+@pytest.mark.slow
 def test_drn_checkpoint_loads_strictly(tmp_path):
     state = state_in_layout(FIXTURE["drn_d_105_cityscapes"])
     path = tmp_path / "drn-d-105_ms_cityscapes.pth"
@@ -163,6 +166,7 @@ def test_wrong_sha256_is_refused(tmp_path):
 
 # --- inference --------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,size,dim", [("deeplab", (25, 33), 2048), ("upernet", (32, 48), 2048),
                                            ("drn", (32, 64), 512)])
 def test_predict_and_features(request, name, size, dim):
@@ -221,6 +225,7 @@ def test_msc_fusion_is_the_pixelwise_max_of_the_scales():
     assert torch.equal(msc_max_logits(base, x, ()), full)
 
 
+@pytest.mark.slow
 def test_deeplabv2_uses_msc_scales(deeplab):
     """The expectation is written here from kazuto1011's MSC.forward (eval mode), not with msc_max_logits:
     logits of the input at scale 1, and of the input bilinearly resized by 0.5 and 0.75 then resized back,
@@ -252,6 +257,7 @@ def test_upernet_eval_sizes_follow_the_csail_config():
     assert eval_sizes(256, 256, ()) == [(256, 256)]
 
 
+@pytest.mark.slow
 def test_upernet_scores_average_softmax_over_scales(upernet):
     """CSAIL eval.py: for each test size, resize the image, segment, resize the logits to the image,
     softmax; the probabilities are averaged over the sizes. The expectation is built here step by step
@@ -319,6 +325,7 @@ def test_legacy_protocols_are_valid_and_registered():
     assert set(SEGMENTER_KINDS) <= set(segmenter_kinds())
 
 
+@pytest.mark.slow
 def test_build_segmenter_through_the_harness(tmp_path):
     path = tmp_path / "drn-d-105_ms_cityscapes.pth"
     torch.save(state_in_layout(FIXTURE["drn_d_105_cityscapes"]), path)

@@ -51,6 +51,7 @@ def test_lpips_of_an_image_with_itself_is_zero_and_positive_otherwise(alexnet_fi
     assert bool((diff > 0).all())
 
 
+@pytest.mark.slow
 def test_pair_distances_agree_with_the_librarys_call(alexnet_file, tmp_path, monkeypatch):
     """Our per-image features + pair arithmetic equal torchmetrics' forward (float64: to 1e-12) and its
     public function, which loads the backbone through torchvision from torch hub's cache (float32)."""
@@ -82,6 +83,7 @@ def test_offline_without_backbone_names_the_option(offline):
         load_lpips("alex", "/no/such/alexnet.pth")
 
 
+@pytest.mark.slow
 def test_per_map_mean_over_all_pairs(alexnet_file, tmp_path):
     model, _ = load_lpips("alex", alexnet_file)
     k = 4
@@ -122,6 +124,7 @@ def _segmenter():
                                               head_channels=16, aux_head=False, aspp_dilations=(1, 2))).eval()
 
 
+@pytest.mark.slow
 def test_harness_records_lpips_na_and_not_measured(data_cfg, tmp_path, alexnet_file, offline):
     protocol = get_protocol("synthetic-v1")
     assert "lpips_diversity" in protocol.metrics and protocol.lpips_backbone == "alex"

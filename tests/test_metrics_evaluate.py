@@ -46,6 +46,7 @@ def write_generated(data_cfg, directory, noise: float = 0.0):
     return directory
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_numbers_and_the_fallback_is_recorded(data_cfg, tmp_path, offline):
     generated = write_generated(data_cfg, tmp_path / "gen", noise=0.3)
     runs = [evaluate("synthetic-v1", generated=generated, data_cfg=data_cfg, cache_dir=tmp_path / "cache", seed=3,
@@ -64,6 +65,7 @@ def test_same_seed_gives_identical_numbers_and_the_fallback_is_recorded(data_cfg
     assert prov["segmenter"]["kind"] == "given" and prov["label_mapping"] == "identity"
 
 
+@pytest.mark.slow
 def test_oracle_row_equals_evaluating_copies_of_the_real_images(data_cfg, tmp_path, offline):
     copies = write_generated(data_cfg, tmp_path / "copies")
     seg = random_segmenter(1)
@@ -109,6 +111,7 @@ def random_inception(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_inception_metrics_with_local_weights_and_cached_reference(data_cfg, tmp_path, random_inception):
     generated = [(s, im) for s, im in _iter_val(data_cfg, noise=0.2)]
     kwargs = dict(data_cfg=data_cfg, cache_dir=tmp_path / "cache", inception_weights=random_inception,
@@ -153,6 +156,7 @@ def test_every_metric_plugin_is_registered_with_a_description():
         assert entry.obj.keys and set(entry.obj.requires) <= {"inception", "segmenter", "diversity", "texture"}
 
 
+@pytest.mark.slow
 def test_official_inception_weights_report_plain_fid(data_cfg, tmp_path, random_inception, monkeypatch):
     """The same file accepted as torch-fidelity's (its hash prefix made the official one) reports "FID"."""
     from metrics import fid
@@ -166,6 +170,7 @@ def test_official_inception_weights_report_plain_fid(data_cfg, tmp_path, random_
     assert not any(k.endswith(UNOFFICIAL_SUFFIX) for k in out["metrics"])
 
 
+@pytest.mark.slow
 def test_records_carry_hardware_and_bootstrap_intervals(data_cfg, tmp_path, offline):
     import numpy as np
 
@@ -253,6 +258,7 @@ def test_bootstrap_of_frechet_distances_and_what_it_leaves_out():
     assert oracle["ci95_interval"]["FD-seg"][0] == 0.0 and oracle["ci95_interval"]["FD-seg"][1] < 1e-10
 
 
+@pytest.mark.slow
 def test_evaluation_shows_a_progress_bar_when_asked(data_cfg, tmp_path, offline, capsys):
     evaluate("synthetic-v1", generated=write_generated(data_cfg, tmp_path / "g"), data_cfg=data_cfg,
              cache_dir=tmp_path / "cache", segmenter=random_segmenter(), resamples=0, progress=True)

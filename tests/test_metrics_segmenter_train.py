@@ -182,6 +182,7 @@ def test_export_is_half_the_size_and_compare_reports_identity_or_agreement(tiny_
     assert "val mIoU" in line and "agree on" in line and "--segmenter-checkpoint" in line
 
 
+@pytest.mark.slow
 def test_synthetic_v1_uses_the_shipped_network_and_never_trains(tmp_path, monkeypatch):
     """The protocol's segmenter loads from the package, matches its pin, and scores the real val images
     of this machine's (bit-identical) dataset as its record says."""

@@ -155,6 +155,7 @@ def _write(data_cfg, directory, checker: int = 0):
     return directory
 
 
+@pytest.mark.slow
 def test_the_harness_reports_texture_with_its_interval_and_per_class_ratios(data_cfg, tmp_path, offline):
     seg = random_segmenter()
     real = evaluate_real("synthetic-v1", data_cfg=data_cfg, cache_dir=tmp_path / "cache", segmenter=seg,

@@ -251,6 +251,7 @@ def test_vgg_features_from_a_torchvision_file(torchvision_vgg):
     assert not list(vgg.parameters()) and not vgg.state_dict()  # frozen, and not saved in checkpoints
 
 
+@pytest.mark.slow
 def test_vgg_loss_matches_the_weighted_l1_formula(torchvision_vgg):
     net, path = torchvision_vgg
     loss = VGGLoss(weights=str(path))

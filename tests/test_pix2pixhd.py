@@ -292,6 +292,7 @@ def test_cluster_features_per_class_with_area_threshold():
     assert centres[0].shape == (2, 3) and centres[2].shape == (1, 3)
 
 
+@pytest.mark.slow
 def test_fit_feature_clusters_and_sample_from_them():
     torch.manual_seed(0)
     method = Pix2PixHD(_config(features="instance", n_clusters=2), DATA)

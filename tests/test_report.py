@@ -441,6 +441,7 @@ def build_fake_results(out: Path) -> None:
     write_oracle(out, "folder", "folder-trained-deeplabv3", {"mIoU": 80.0, "accu": 90.0, "FD-seg": 0.2})
 
 
+@pytest.mark.slow
 def test_build_report_writes_tables_figures_and_page(tmp_path):
     build_fake_results(tmp_path)
     summary = build_report(tmp_path)
@@ -475,6 +476,7 @@ def test_build_report_writes_tables_figures_and_page(tmp_path):
         assert what.replace("&", "&amp;") in page
 
 
+@pytest.mark.slow
 def test_a_new_report_removes_the_figures_of_the_last_one(tmp_path):
     build_fake_results(tmp_path)
     stale = [tmp_path / "figures" / name for name in ("metrics_folder_gone-protocol.png", "losses_gone.pdf")]
@@ -495,6 +497,7 @@ def test_report_of_an_empty_directory_lists_published_numbers_only(tmp_path):
     assert "no evaluated runs yet" in summary.index.read_text()
 
 
+@pytest.mark.slow
 def test_report_of_a_relative_out_directory_links_relative_to_the_page(tmp_path, monkeypatch):
     """`python -m benchmark report` defaults to --out results: links must not repeat that prefix."""
     out = tmp_path / "results"

@@ -53,6 +53,7 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_multimodal_grid_covers_only_methods_whose_draws_differ(out):
     fig, used, note = multimodal_grid(collect_training_runs(out), "folder", "cpu")
     # pix2pix: one image per label map, named in the note; every row drawn prints its measured spread
@@ -135,6 +136,7 @@ def test_z_draws_differ_and_style_only_where_the_method_takes_one(out):
     assert styled is not None and len(styled) == 2 and styled[0].shape == (3, 32, 32)
 
 
+@pytest.mark.slow
 def test_attention_figure_and_report(out):
     fig, used = attention_figure(collect_training_runs(out), "folder", "cpu")
     assert [p.parent.name for p in used] == ["slnp"]

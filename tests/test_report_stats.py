@@ -244,6 +244,7 @@ def test_learning_curves_mean_over_seeds_with_a_t_band(tmp_path):
     assert fig.axes[1].get_xscale() == "log" and fig.axes[0].get_xscale() == "linear"
 
 
+@pytest.mark.slow
 def test_adam_vs_amm_from_a_sweep_draws_every_seed(tmp_path):
     for opt, level in (("Adam", 0.8), ("AMM", 0.5)):
         for seed in (0, 1):

@@ -78,6 +78,7 @@ def _random_state(layout: dict[str, tuple[int, ...]], seed: int = 0) -> dict[str
     return out
 
 
+@pytest.mark.slow
 def test_mmseg_r101_checkpoint_layout_loads_strict(tmp_path):
     layout = mmseg_deeplabv3_r101_keys(150)
     model = DeepLabV3(DeepLabV3Config(num_classes=150))
@@ -119,6 +120,7 @@ def small_config(**kw) -> DeepLabV3Config:
                            aux_channels=8, aspp_dilations=(1, 2, 3, 4), **kw)
 
 
+@pytest.mark.slow
 def test_predictions_and_features_at_input_size():
     torch.manual_seed(0)
     seg = DeepLabV3Segmenter(small_config(test_scale=(96, 96))).eval()

@@ -280,6 +280,7 @@ def test_noise_prior_stage_trains_only_the_vae_with_the_negative_elbo(method):
     assert losses["VAE_KLD"] == pytest.approx(float(kl), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_noise_prior_is_the_encoding_of_the_decoded_noise():
     """Z_np = Enc(Dec(z)) (Eqs. 3-4), spelled out with the VAE's layers in float64: the posterior mean,
     or a sample of it with the generator's next normal draws; and G0 receives exactly that Z_np."""
@@ -312,6 +313,7 @@ def test_noise_prior_is_the_encoding_of_the_decoded_noise():
     assert torch.equal(seen[0], method.noise_prior(2, z[:2].float()))
 
 
+@pytest.mark.slow
 def test_v_is_eq15_instance_context_at_y0_resolution():
     """G1's V against an independent float64 computation with loops: queries = (I0, y0) averaged per region,
     keys = values = class embedding + the instance's average of projected Enc(L1) features, w = softmax

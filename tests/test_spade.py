@@ -82,6 +82,7 @@ def test_method_networks_follow_the_official_layouts():
 
 # -- official outputs ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PARITY_CASES))
 def test_load_official_generator_reproduces_the_official_outputs(name, tmp_path):
     case = PARITY_CASES[name]
@@ -109,6 +110,7 @@ def test_load_official_generator_reproduces_the_official_outputs(name, tmp_path)
     assert torch.allclose(out, expected[name], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_from_official_loads_the_generator_into_the_method(tmp_path):
     cfg = spade_cfg("model.spade_hidden=128")  # the official width
     source = SPADE(cfg, INFO)
@@ -250,6 +252,7 @@ def test_image_size_the_generator_cannot_make_is_refused():
         SPADE(spade_cfg(), replace(INFO, image_size=(80, 80)))
 
 
+@pytest.mark.slow
 def test_uniform_label_maps_of_two_classes_give_different_images():
     # Paper Fig. 3: with instance norm, a uniform input is normalised away; SPADE's modulation keeps it.
     gen = SPADEGenerator(4, ngf=4, crop_size=64, norm="instance", nhidden=8)
@@ -310,6 +313,7 @@ def test_vae_step_trains_the_encoder_with_the_generator():
     assert losses["G_KLD"] > 0
 
 
+@pytest.mark.slow
 def test_vae_generation_with_z_style_or_noise():
     torch.manual_seed(0)
     method = SPADE(spade_cfg("model.use_vae=True"), INFO).eval()

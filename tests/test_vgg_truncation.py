@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from methods.nn.perceptual import SPADE_LAYER_WEIGHTS, SPADE_LAYERS, VGGLoss, truncate_layers
 
 
+@pytest.mark.slow
 def test_truncated_loss_is_the_first_terms_of_the_full_one(torchvision_vgg):
     net, path = torchvision_vgg
     net = copy.deepcopy(net).double()
