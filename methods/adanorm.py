@@ -1,14 +1,14 @@
 """Adaptive-normalization hybrid: semantic image synthesis with AdaNorm and SPADE residual layers.
 
 Xu & Tan, "Semantic Image Synthesis with Adaptive Normalization" (基于自适应归一化的语义图像合成),
-Computer Science and Application 2022. No public code; the paper (seed 000) specifies an encoder-decoder
+Computer Science and Application 2022. No public code; the paper specifies an encoder-decoder
 generator (two downsampling layers, a "semantic core" of AdaNorm and SPADE residual layers, two upsampling
 layers, Sec. 3.2, Fig. 3), AdaNorm = batch-norm-like normalization with gamma/beta learned from style
 features of an image encoder (Sec. 3.1, Eq. 1), a VAE encoder trained with a KL loss (Sec. 3.4), the
 pix2pixHD multiscale discriminator (Sec. 3.3), hinge + feature matching + perceptual + KL losses (Sec.
 3.4), spectral norm in G and D, TTUR G 1e-4 / D 4e-4, Adam (0, 0.999), synchronised BatchNorm (Sec. 4.1).
 
-Decisions the paper leaves open (project design notes, METHODS.md), each a config key:
+Decisions the paper leaves open (also in docs/methods.md), each a config key:
 
 - semantic input: one-hot labels (+ don't-care channel) (+ instance edges when the data has instances,
   ``model.use_instance``), as SPADE;
@@ -71,7 +71,7 @@ CORE_BLOCKS = ("adanorm", "spade")
 
 
 class AdaNorm(nn.Module):
-    """Adaptive normalization (seed 000 Eq. 1): ``norm(x) * (1 + gamma(z)) + beta(z)``, channel-wise.
+    """Adaptive normalization (Xu & Tan 2022, Eq. 1): ``norm(x) * (1 + gamma(z)) + beta(z)``, channel-wise.
 
     ``norm`` is parameter-free (BatchNorm by default, as Sec. 3.1); gamma and beta are one Linear of the
     style code per layer, so the style changes each channel's scale and shift but never *where* a
@@ -89,7 +89,7 @@ class AdaNorm(nn.Module):
 
 
 class AdaNormResnetBlock(nn.Module):
-    """SPADE's residual block with AdaNorm in place of SPADE (seed 000 Fig. 2): learned 1x1 shortcut
+    """SPADE's residual block with AdaNorm in place of SPADE (Xu & Tan 2022, Fig. 2): learned 1x1 shortcut
     (AdaNorm -> conv, no bias) only when ``fin != fout``, LeakyReLU(0.2), spectral norm on the convs."""
 
     def __init__(self, fin: int, fout: int, z_dim: int, norm: str = "batch", spectral_norm: bool = True,
@@ -160,8 +160,8 @@ OUTPUT_KERNELS = (3, 5, 7)
 
 
 class AdaNormGenerator(nn.Module):
-    """Encoder-decoder generator with a semantic core of AdaNorm and SPADE residual blocks (seed 000
-    Fig. 3); ``forward(seg, z)`` maps a semantic map and a style code to an image in [-1, 1]."""
+    """Encoder-decoder generator with a semantic core of AdaNorm and SPADE residual blocks (Xu & Tan
+    2022, Fig. 3); ``forward(seg, z)`` maps a semantic map and a style code to an image in [-1, 1]."""
 
     def __init__(self, semantic_nc: int, ngf: int = 64, z_dim: int = 256, n_downsample: int = 2,
                  core: tuple[str, ...] = ("adanorm", "spade") * 3, norm: str = "batch",
@@ -293,7 +293,7 @@ class AdaNormHybrid(SPADEFamilyLosses, Method):
     @torch.no_grad()
     def generate(self, batch: dict[str, Any], *, z: Tensor | None = None, style: Tensor | None = None) -> Tensor:
         """Images for ``batch``'s labels. The style code is ``z`` if given; else the encoder's mean for
-        ``style`` (a ``[B or 1, 3, H, W]`` image in [-1, 1], style-guided synthesis, seed 000 Fig. 5);
+        ``style`` (a ``[B or 1, 3, H, W]`` image in [-1, 1], style-guided synthesis, Xu & Tan 2022 Fig. 5);
         else z ~ N(0, I)."""
         sem = self.semantics(batch)
         if z is not None and style is not None:
