@@ -230,7 +230,7 @@ def check_checkpoint_path(path: Path, *, official: bool) -> None:
                           f"<run id>) or a .safetensors weights file")
     if not path.exists():
         what = "the official latest_net_G.pth" if official else "a run directory or a .safetensors weights file"
-        raise ConfigError(f"{flag} {path}: no such file or directory; pass {what}")
+        raise ConfigError(f"{flag} {path}: no checkpoint at that path (no such file or directory); pass {what}")
 
 
 # -- which runs exist ----------------------------------------------------------------------------------
