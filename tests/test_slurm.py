@@ -102,7 +102,7 @@ def test_no_sbatch_on_path_is_one_sentence_and_nothing_is_submitted(tmp_path, mo
 
 def _metrics(out: Path) -> dict[str, dict]:
     found = {}
-    for path in sorted((out / "runs" / "synthetic").glob("*/*/metrics.json")):
+    for path in sorted((out / "runs" / "synthetic").glob("*/*/metrics.json")):  # the oracle's: _oracle/<protocol>/
         record = json.loads(path.read_text())
         found[f"{path.parent.parent.name}/{path.parent.name}"] = record["metrics"]
     return found
@@ -119,13 +119,19 @@ PLAN = ["--methods", "pix2pix,spade", "--seeds", "0,1", "--iters", "20", *SMALL,
 @pytest.mark.slurm
 def test_job_array_gives_the_metrics_of_inline(slurm_cluster, tmp_path, capsys):
     inline, slurm = tmp_path / "inline", tmp_path / "slurm"
-    assert main(["run", *PLAN, "--out", str(inline)]) == 0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # inline at the thread count of a slurm task with one CPU: the same run ids
+    try:
+        assert main(["run", *PLAN, "--out", str(inline)]) == 0
+    finally:
+        torch.set_num_threads(threads)
     capsys.readouterr()
-    assert main(["run", *PLAN, "--out", str(slurm), "--executor", "slurm", "--cpus-per-run", "2"]) == 0
+    assert main(["run", *PLAN, "--out", str(slurm), "--executor", "slurm", "--cpus-per-run", "1"]) == 0
     printed = capsys.readouterr().out
     assert "submitted 4 run(s) as job array" in printed
     a, b = _metrics(inline), _metrics(slurm)
-    assert len(a) == 4 and a == b  # the same run ids (threads included) and bit-identical scores
+    assert len(a) == 5 and "_oracle/synthetic-v1" in a  # 4 runs and the oracle
+    assert a == b  # the same run ids (threads included) and bit-identical scores
     (sub,) = jobs.read_submissions(slurm)
     assert len(sub.tasks) == 4 and len({t.job_id.split("_")[0] for t in sub.tasks}) == 1  # one array
     for task in sub.tasks:
@@ -147,9 +153,12 @@ def _wait_for(what: str, ready, timeout: float = 300.0) -> None:
 
 @pytest.mark.slow
 @pytest.mark.slurm
-def test_a_task_requeued_mid_training_finishes_with_the_weights_of_a_straight_run(slurm_cluster, tmp_path):
-    """``scontrol requeue`` while the task trains: it checkpoints at that iteration (SIGTERM), SLURM queues it
-    again, and the second start resumes from there; the final weights equal an uninterrupted run's."""
+@pytest.mark.parametrize("how", ["scontrol-requeue", "time-limit-signal"])
+def test_a_task_requeued_mid_training_finishes_with_the_weights_of_a_straight_run(slurm_cluster, tmp_path, how):
+    """``scontrol requeue`` while the task trains (SIGTERM: it checkpoints at that iteration and SLURM queues it
+    again), or SLURM's time-limit / preemption signal (USR2, ``scancel --signal=USR2``: it checkpoints and
+    requeues itself through submitit's Checkpointable); the second start resumes from there, and the final
+    weights equal an uninterrupted run's."""
     common = ["--methods", "pix2pix", "--iters", "30", *SMALL, "--set", "model.ngf=8", "--set",
               "train.log_interval=2", "--set", "train.checkpoint_interval=1000", "--cpus-per-run", "2"]
     straight, requeued = tmp_path / "straight", tmp_path / "requeued"
@@ -163,7 +172,9 @@ def test_a_task_requeued_mid_training_finishes_with_the_weights_of_a_straight_ru
         log = Path(task.stdout)
         # the training log has rows: the task is past its set-up, in the training loop
         _wait_for("training to start", lambda: (Path(task.run_dir) / "train_log.csv").is_file())
-        subprocess.run(["scontrol", "requeue", task.job_id], env=env, check=True, capture_output=True)
+        stop = ["scontrol", "requeue", task.job_id] if how == "scontrol-requeue" else \
+            ["scancel", "--signal=USR2", task.job_id]
+        subprocess.run(stop, env=env, check=True, capture_output=True)
         _wait_for("the requeued job to be held", lambda: slurm_cluster.queue().get(task.job_id) == "PENDING")
         slurm_cluster.release(task.job_id)
         output, _ = proc.communicate(timeout=900)
@@ -172,7 +183,8 @@ def test_a_task_requeued_mid_training_finishes_with_the_weights_of_a_straight_ru
             proc.kill()
     assert proc.returncode == 0, output
     text = log.read_text()
-    assert "caught SIGTERM" in text and "training stopped on request at main iteration" in text, text
+    signal_name = "SIGTERM" if how == "scontrol-requeue" else "SIGUSR2"
+    assert f"caught {signal_name}" in text and "training stopped on request at main iteration" in text, text
     stopped_at = int(text.split("training stopped on request at main iteration ")[1].split()[0])
     assert 2 <= stopped_at < 30
     ref = ckpt.list_checkpoints(Path(task.run_dir) / "checkpoints")
