@@ -178,6 +178,7 @@ def test_style_image_is_encoded_to_its_mean_and_broadcast(styled_method):
         styled_method.generate(batch, z=mu, style=style)
 
 
+@pytest.mark.slow
 def test_random_z_gives_different_images(styled_method):
     batch = toy_batch(SIZE, num_classes=CLASSES, batch=1, seed=3)
     assert (styled_method.generate(batch) - styled_method.generate(batch)).abs().mean() > 1e-3
@@ -209,6 +210,7 @@ def test_optimizers_are_adam_ttur_with_e_in_g(tiny_cfg):
     assert opts["G"].param_groups[0]["betas"] == (0.0, 0.999)
 
 
+@pytest.mark.slow
 def test_decoder_and_padding_options():
     from methods.adanorm import AdaNormGenerator, SPADEResnetUpsample
 

@@ -40,6 +40,7 @@ def images(seed: int, n: int = 3, size: int = 48) -> torch.Tensor:
     return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(seed)) * 2 - 1
 
 
+@pytest.mark.slow
 def test_lpips_of_an_image_with_itself_is_zero_and_positive_otherwise(alexnet_file):
     model, record = load_lpips("alex", alexnet_file)
     assert record["official_backbone"] is False and record["backbone"] == "alex"

@@ -189,6 +189,7 @@ def test_paper_inference_uses_per_image_statistics_and_keeps_running_stats():
     assert both.abs().max() <= 1
 
 
+@pytest.mark.slow
 def test_paper_inference_keeps_dropout_and_eval_mode_is_deterministic():
     torch.manual_seed(0)
     batch = toy_batch(seed=1)

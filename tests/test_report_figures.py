@@ -121,6 +121,7 @@ def test_style_images_are_picked_to_differ():
     assert pick_style_images(split[:3]) == [1, 2]   # fewer candidates than asked: all of them
 
 
+@pytest.mark.slow
 def test_z_draws_differ_and_style_only_where_the_method_takes_one(out):
     from benchmark.report.figures import evaluation_split
 

@@ -132,6 +132,7 @@ def test_predictions_and_features_at_input_size():
     assert torch.equal(seg.predict(images), pred) and torch.allclose(seg.features(images), feats)
 
 
+@pytest.mark.slow
 def test_sliding_window_with_one_window_equals_whole_inference():
     torch.manual_seed(0)
     whole = DeepLabV3Segmenter(small_config()).eval()

@@ -327,6 +327,7 @@ def test_vae_generation_with_z_style_or_noise():
     assert styled.shape == (2, 3, 64, 64) and styled.abs().max() <= 1
 
 
+@pytest.mark.slow
 def test_deterministic_generator_refuses_z_and_style():
     method = SPADE(spade_cfg(), INFO).eval()
     batch = toy_batch()
