@@ -345,3 +345,24 @@ def test_image_count_is_part_of_the_record_and_incomplete_images_are_regenerated
     # and the full record is now reused as it is
     assert main(base) == 0
     assert f"reusing {run_dir / 'metrics.json'}" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_no_wait_leaves_a_run_another_process_holds_pending(tmp_path, tiny_segmenter, capsys):
+    out = tmp_path / "out"
+    base = ["run", "--methods", "pix2pix", "--iters", "1", "--out", str(out), "--segmenter-checkpoint",
+            tiny_segmenter, *TINY]
+    assert main([*base, "--dry-run"]) == 0
+    (run_id,) = [line.split()[4] for line in capsys.readouterr().out.splitlines() if line.startswith("pix2pix")]
+    run_dir = out / "runs" / "synthetic" / "pix2pix" / run_id
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(run_lock_path(run_dir)), "300"],
+                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        assert main([*base, "--no-wait"]) == 0
+        printed = capsys.readouterr().out
+        assert f"[pix2pix] pending ({run_id})" in printed and f"pid {proc.pid}" in printed
+        assert not run_dir.exists()  # left to the process that holds it
+    finally:
+        proc.kill()
+        proc.wait()
