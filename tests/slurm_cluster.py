@@ -135,6 +135,11 @@ class SlurmCluster:
             os.kill(pid, 0)
         except ProcessLookupError:
             return None
+        try:  # a daemon that exited but that nobody reaped (a zombie) is gone too
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return None
+        except (OSError, IndexError):
+            pass
         return pid
 
     def _wait(self, what: str, ready, timeout: float = 60.0) -> None:
