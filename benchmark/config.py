@@ -70,7 +70,7 @@ from mmengine.config import Config
 
 from benchmark.resources import builtin_config_dir
 from benchmark.schedule import apply_epochs
-from benchmark.user_error import UserError
+from benchmark.user_error import ConfigError
 
 PRESETS = ("tiny", "paper")
 #: the built-in config tree (kept for callers that read one built-in file directly)
@@ -78,10 +78,6 @@ CONFIG_ROOT = builtin_config_dir()
 ENTRY_POINT_GROUP = "sisbench.configs"
 ENV_VAR = "SISBENCH_CONFIG_PATH"
 CONFIG_SUFFIXES = (".py", ".json", ".yaml", ".yml")
-
-
-class ConfigError(UserError, ValueError):
-    """A config could not be resolved (unknown preset, missing file, bad override, bad search path)."""
 
 
 # -- the search path -----------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Set
 from typing import Any
 
+from benchmark.user_error import ConfigError
+
 
 def train_images(data: Mapping[str, Any]) -> tuple[int | None, str]:
     """The number of training images an epoch passes over, and which key it came from."""
@@ -46,8 +48,6 @@ def train_images(data: Mapping[str, Any]) -> tuple[int | None, str]:
 def apply_epochs(cfg: dict[str, Any], overridden: Set[str] = frozenset()) -> None:
     """Turn ``train.epochs`` into ``train.iters`` and ``train.lr_schedule`` in place (see the module
     docstring); ``overridden`` holds the config keys the user set (``train.iters`` among them wins)."""
-    from benchmark.config import ConfigError  # here: benchmark.config imports this module
-
     train = cfg.get("train") or {}
     epochs = train.get("epochs")
     if not epochs:
