@@ -49,55 +49,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from benchmark import checkpoint as ckpt
 from benchmark.config import ConfigError
+from benchmark.stages import set_stage_iterations, stage_iterations
 from benchmark.step import step_each_stage
+from benchmark.trainer import build_method, first_batch
 from methods.base import Method, generator_parameters
 
 BUDGET_KINDS = ("images", "tflops")
-
-
-# -- stages and their lengths ------------------------------------------------------------------------
-
-def method_stages(cfg: Mapping[str, Any]) -> tuple[str, ...]:
-    from benchmark.registry import METHODS
-
-    return tuple(METHODS.get(cfg["method"]).stages)
-
-
-def stage_iterations(cfg: Mapping[str, Any]) -> dict[str, int]:
-    """Configured iterations of each stage (``train.stages.<stage>.iters``, else ``train.iters``).
-
-    Refuses a negative stage length and a schedule that trains nothing at all: such a run would score
-    an untrained generator."""
-    tcfg = cfg["train"]
-    per_stage = tcfg.get("stages") or {}
-    iters = {}
-    for stage in method_stages(cfg):
-        value = (per_stage.get(stage) or {}).get("iters", tcfg["iters"])
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            key = f"train.stages.{stage}.iters" if "iters" in (per_stage.get(stage) or {}) else "train.iters"
-            raise ConfigError(f"{key} of {cfg['method']} is {value!r}; iterations must be a whole number >= 0 "
-                              f"(and at least one stage must train)")
-        iters[stage] = value
-    if sum(iters.values()) < 1:
-        raise ConfigError(f"{cfg['method']} would train 0 iterations ({_fmt_stages(iters)}); give a positive "
-                          f"--iters (or train.iters)")
-    return iters
-
-
-def set_stage_iterations(cfg: Mapping[str, Any], iters: Mapping[str, int]) -> None:
-    """Write per-stage iterations into ``cfg`` where :func:`stage_iterations` reads them (in place)."""
-    tcfg = cfg["train"]
-    per_stage = tcfg.get("stages") or {}
-    for stage, n in iters.items():
-        entry = per_stage.get(stage)
-        if isinstance(entry, Mapping) and "iters" in entry:
-            entry["iters"] = int(n)
-        else:
-            tcfg["iters"] = int(n)
-
-
-def _fmt_stages(iters: Mapping[str, Any]) -> str:
-    return ", ".join(f"{s} {n}" for s, n in iters.items())
 
 
 def images_per_iteration(cfg: Mapping[str, Any], world_size: int = 1) -> int:
@@ -141,8 +98,6 @@ def measure_gflops(method: Method, cfg: Mapping[str, Any], batch: Mapping[str, A
 def measure_config(cfg: Mapping[str, Any], train_set: Any, device: torch.device) -> dict[str, float]:
     """:func:`measure_gflops` for a config before its run exists (``--budget tflops=``): the method is built
     as the trainer builds it (seeded), and every RNG state is restored afterwards."""
-    from benchmark.trainer import build_method, first_batch
-
     rng = ckpt.rng_state()
     try:
         torch.manual_seed(int(cfg.get("seed", 0)))

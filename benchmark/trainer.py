@@ -35,6 +35,7 @@ from benchmark import checkpoint as ckpt
 from benchmark.datasets.base import DataInfo
 from benchmark.io import atomic_write_text
 from benchmark.registry import METHODS
+from benchmark.stages import stage_iterations
 from benchmark.step import LocalStepContext, NonFiniteLossError, open_stage
 from benchmark.user_error import UserError
 from methods.base import Method
@@ -328,8 +329,6 @@ class Trainer:
         self.seed = seed
 
     def stage_iters(self, stage: str) -> int:
-        from benchmark.compute import stage_iterations
-
         return stage_iterations(self.cfg)[stage]
 
     def first_batch(self) -> dict[str, Any]:
