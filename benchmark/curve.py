@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import compute, evaluation, runs
+from benchmark.generation import generated_images
 from benchmark.trainer import TrainLog
 from methods.base import Method
 
@@ -106,7 +107,6 @@ class LearningCurve:
         return stage == self.stages[-1] and (iteration % self.spec.every == 0 or iteration == total)
 
     def __call__(self, method: Method, stage: str, iteration: int) -> str:
-        from benchmark.pipeline import generated_images
         from metrics.evaluate import evaluate
         from metrics.protocols import get_protocol
 

@@ -159,7 +159,7 @@ def diversity_samples(run_dir: Path, protocol: Any, *, method: Any = None, **opt
     """
     import json
 
-    from benchmark import pipeline
+    from benchmark import generation
     from metrics.diversity import DiversitySamples
 
     if "lpips_diversity" not in protocol.metrics:
@@ -169,7 +169,7 @@ def diversity_samples(run_dir: Path, protocol: Any, *, method: Any = None, **opt
     cfg = runs.load_run_config(run_dir)
     if method is None:
         try:
-            method, cfg, _ = pipeline.load_trained(run_dir, kw["device"])
+            method, cfg, _ = generation.load_trained(run_dir, kw["device"])
         except Exception as exc:  # an official-checkpoint row, a run without weights: say so, never fail
             return f"no generator to draw samples from in {run_dir} ({exc})"
     if not getattr(method, "multimodal", False):
@@ -187,7 +187,7 @@ def diversity_samples(run_dir: Path, protocol: Any, *, method: Any = None, **opt
     spec = {"samples": k, "maps": maps, "seed": kw["seed"], "split": protocol.split}
     stamp = directory / "samples.json"
     if not (stamp.is_file() and json.loads(stamp.read_text()) == spec):
-        pipeline.generate_split(method, cfg, directory, split=protocol.split, num_images=maps, num_samples=k,
+        generation.generate_split(method, cfg, directory, split=protocol.split, num_images=maps, num_samples=k,
                                 seed=kw["seed"], progress=options.get("progress", True))
         atomic_write_json(stamp, spec)
     stems = tuple(sorted(p.name[:-len("_0.png")] for p in directory.glob("*_0.png")))
