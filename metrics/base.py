@@ -19,20 +19,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from torch import Tensor
 
 from benchmark.user_error import WeightsUnavailable
+from metrics.errors import ProtocolError as ProtocolError  # re-exported: plugins import it from here
 
 if TYPE_CHECKING:
+    from metrics.confusion import ConfusionMatrix
     from metrics.protocols import Protocol
-    from metrics.segmentation import ConfusionMatrix
 
 #: extractor names used as keys of :attr:`EvalState.features`
 INCEPTION = "inception"
 SEGMENTER = "segmenter"
 DIVERSITY = "diversity"
 TEXTURE = "texture"
-
-
-class ProtocolError(ValueError):
-    """A protocol cannot score this data (another dataset's protocol, labels outside its mapping)."""
 
 
 @dataclass

@@ -42,6 +42,7 @@ from torch import Tensor, nn
 
 from benchmark.registry import METRICS
 from metrics.base import DIVERSITY, EvalState, Metric, WeightsUnavailable, resolve_weights
+from metrics.images import load_image
 
 KEY_LPIPS = "LPIPS"
 BACKBONES = ("alex", "vgg", "squeeze")
@@ -144,8 +145,6 @@ def pair_distances(model: nn.Module, feats: Sequence[Tensor], pairs: Sequence[tu
 
 
 def load_samples(paths: Sequence[Path]) -> Tensor:
-    from metrics.evaluate import load_image
-
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"diversity samples missing: {', '.join(missing[:5])}; generate them with "

@@ -35,7 +35,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -60,6 +59,7 @@ from metrics.fid import (
     load_inception,
     to_uint8,
 )
+from metrics.images import load_image
 from metrics.protocols import Protocol, get_protocol
 from metrics.segmentation import IGNORE_INDEX, ConfusionMatrix, get_label_mapping, resize_labels
 from metrics.segmenters import Segmenter, build_segmenter
@@ -105,13 +105,6 @@ def resize_images(images: Tensor, size: tuple[int, int], resize_filter: str) -> 
         return F.interpolate(images, size=size, mode="nearest")
     out = F.interpolate(images, size=size, mode=resize_filter, align_corners=False, antialias=True)
     return out.clamp(-1, 1)
-
-
-def load_image(path: str | os.PathLike) -> Tensor:
-    """An image file as float ``[3, H, W]`` in [-1, 1]."""
-    with Image.open(path) as im:
-        arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float() / 127.5 - 1
 
 
 def _as_float_image(image: Tensor, stem: str) -> Tensor:

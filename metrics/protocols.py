@@ -18,7 +18,8 @@ from typing import Any
 
 from benchmark.registry import PROTOCOLS
 from benchmark.resources import protocol_config_dir
-from metrics.segmentation import AVERAGING_RULES, DEFAULT_AVERAGING, LABEL_MAPPINGS
+from metrics.confusion import AVERAGING_RULES, DEFAULT_AVERAGING
+from metrics.label_mapping import LABEL_MAPPINGS
 from metrics.segmenters import SegmenterSpec
 
 PROTOCOL_CONFIG_DIR = protocol_config_dir()  # configs/protocols/ of the checkout or of an installed wheel
@@ -47,7 +48,7 @@ class Protocol:
     resize_filter: str = "bicubic"
     segmenter: SegmenterSpec | None = None
     label_mapping: str = "identity"
-    #: which classes mIoU averages over (:data:`metrics.segmentation.AVERAGING_RULES`): the legacy
+    #: which classes mIoU averages over (:data:`metrics.confusion.AVERAGING_RULES`): the legacy
     #: protocols follow their script, every other protocol the classes present in ground truth or prediction
     averaging: str = DEFAULT_AVERAGING
     #: registered metric plugins to compute

@@ -27,6 +27,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from benchmark.user_error import WeightsUnavailable
+
 
 @dataclass(frozen=True)
 class SegmenterSpec:
@@ -130,7 +132,6 @@ def build_segmenter(spec: SegmenterSpec, *, num_classes: int, data_cfg: Mapping[
     used and recorded as an override in ``segmenter.pin`` (the metrics record carries it). A
     ``"+"``-joined digest (UperNet's encoder + decoder) matches part by part.
     """
-    from metrics.base import WeightsUnavailable
     try:
         factory = _KINDS[spec.kind]
     except KeyError:
