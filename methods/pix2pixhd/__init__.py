@@ -7,7 +7,7 @@ loads with ``strict=True`` and gives the official outputs (tests/test_pix2pixhd.
 
 Layout: :mod:`methods.nn.global_generator` (G1, shared blocks), :mod:`methods.pix2pixhd.networks` (the
 local enhancer, initialisation, official weights), :mod:`methods.pix2pixhd.instance_features` (encoder E,
-instance-wise pooling, k-means), :mod:`methods.pix2pixhd.method` (the method).
+instance-wise pooling, k-means), :mod:`methods.pix2pixhd.method` (the method, fitting its feature clusters).
 
 - Global generator G1 (Sec. 3.2, Fig. 3): reflect-pad conv7x7 -> ``n_downsample_global`` stride-2 conv3x3
   -> ``n_blocks_global`` residual blocks -> as many ConvTranspose3x3 upsamplings -> reflect-pad conv7x7
@@ -65,12 +65,11 @@ from methods.pix2pixhd.instance_features import (
     KMEANS_RANDOM_STATE,
     FeatureEncoder,
     cluster_features,
-    fit_feature_clusters,
     region_average,
     region_features,
     region_map,
 )
-from methods.pix2pixhd.method import FEATURE_MODES, Pix2PixHD
+from methods.pix2pixhd.method import FEATURE_MODES, Pix2PixHD, fit_feature_clusters
 from methods.pix2pixhd.networks import (
     GENERATORS,
     UPSAMPLE_INITS,

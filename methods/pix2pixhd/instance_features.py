@@ -1,20 +1,17 @@
 """pix2pixHD's instance-level feature embedding (Wang et al., CVPR 2018, Sec. 3.4): the feature encoder E,
 instance-wise average pooling over regions, and the per-class k-means clusters sampled at inference (the
-official ``encode_features.py``). The decisions are listed in :mod:`methods.pix2pixhd`."""
+official ``encode_features.py``; :func:`methods.pix2pixhd.method.fit_feature_clusters` runs them on a method).
+The decisions are listed in :mod:`methods.pix2pixhd`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from methods.nn.global_generator import conv_block, output_block, upsample_block
-
-if TYPE_CHECKING:
-    from methods.pix2pixhd.method import Pix2PixHD
 
 
 class FeatureEncoder(nn.Module):
@@ -112,36 +109,4 @@ def cluster_features(features: Sequence[Tensor], classes: Sequence[Tensor], area
             k = min(len(selected), n_clusters)
             fit = KMeans(n_clusters=k, n_init=KMEANS_N_INIT, random_state=seed).fit(selected)
             centres[c] = fit.cluster_centers_
-    return centres
-
-
-
-@torch.no_grad()
-def fit_feature_clusters(method: Pix2PixHD, dataloader: Iterable[Mapping[str, Any]]) -> dict[int, np.ndarray]:
-    """Encode the training set with ``method.netE`` and fit ``n_clusters`` k-means centres per class
-    (the official ``encode_features.py``); the centres go into the method's buffers (so checkpoints
-    carry them) and are returned as ``{class id: [k, feat_num]}``."""
-    if method.features == "none":
-        raise ValueError("fit_feature_clusters needs a pix2pixHD with model.features 'instance' or 'label'")
-    device = method.feature_centers.device
-    was_training = method.netE.training
-    method.netE.eval()
-    feats, classes, areas = [], [], []
-    for batch in dataloader:
-        batch = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
-        label = batch["label"].long()
-        if method.data.ignore_index is not None:
-            label = label.masked_fill(label == method.data.ignore_index, method.data.num_classes)
-        f, c, a = region_features(method.netE.model(batch["image"]), method.regions(batch), label,
-                                  method.data.num_classes)
-        feats.append(f.float().cpu())
-        classes.append(c.cpu())
-        areas.append(a.cpu())
-    method.netE.train(was_training)
-    centres = cluster_features(feats, classes, areas, method.data.num_classes, method.n_clusters)
-    method.feature_centers.zero_()
-    method.feature_cluster_counts.zero_()
-    for c, centre in centres.items():
-        method.feature_centers[c, :len(centre)] = torch.from_numpy(centre).to(method.feature_centers)
-        method.feature_cluster_counts[c] = len(centre)
     return centres

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -24,7 +25,8 @@ from methods.pix2pixhd.instance_features import (
     KMEANS_N_INIT,
     KMEANS_RANDOM_STATE,
     FeatureEncoder,
-    fit_feature_clusters,
+    cluster_features,
+    region_features,
     region_index,
     region_map,
 )
@@ -273,3 +275,33 @@ class Pix2PixHD(Method):
                           hint="label2city_512p is netG 'global', ngf 64; label2city_1024p is netG 'local', ngf 32")
         return method.eval()
 
+
+@torch.no_grad()
+def fit_feature_clusters(method: Pix2PixHD, dataloader: Iterable[Mapping[str, Any]]) -> dict[int, np.ndarray]:
+    """Encode the training set with ``method.netE`` and fit ``n_clusters`` k-means centres per class
+    (the official ``encode_features.py``); the centres go into the method's buffers (so checkpoints
+    carry them) and are returned as ``{class id: [k, feat_num]}``."""
+    if method.features == "none":
+        raise ValueError("fit_feature_clusters needs a pix2pixHD with model.features 'instance' or 'label'")
+    device = method.feature_centers.device
+    was_training = method.netE.training
+    method.netE.eval()
+    feats, classes, areas = [], [], []
+    for batch in dataloader:
+        batch = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
+        label = batch["label"].long()
+        if method.data.ignore_index is not None:
+            label = label.masked_fill(label == method.data.ignore_index, method.data.num_classes)
+        f, c, a = region_features(method.netE.model(batch["image"]), method.regions(batch), label,
+                                  method.data.num_classes)
+        feats.append(f.float().cpu())
+        classes.append(c.cpu())
+        areas.append(a.cpu())
+    method.netE.train(was_training)
+    centres = cluster_features(feats, classes, areas, method.data.num_classes, method.n_clusters)
+    method.feature_centers.zero_()
+    method.feature_cluster_counts.zero_()
+    for c, centre in centres.items():
+        method.feature_centers[c, :len(centre)] = torch.from_numpy(centre).to(method.feature_centers)
+        method.feature_cluster_counts[c] = len(centre)
+    return centres
