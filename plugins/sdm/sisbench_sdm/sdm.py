@@ -32,9 +32,10 @@ Decisions, each as the official code unless marked:
   1,000. ``nfe_per_image`` (network evaluations per image: steps, x2 with guidance) is in the manifest;
 - mixed precision: the official ``--use_fp16`` becomes ``train.amp="fp16"`` (SISBench's loss scaling);
   GroupNorm and the attention softmax compute in float32, as the official fp16 code;
-- tiny preset (CPU, 64 px; ``configs/sdm/sdm_tiny.py``): the same code at 32 channels, 3 levels, attention
-  at 16 and 8 px, 8 groups, EMA 0.999 instead of 0.9999 (0.9999 averages over ~10,000 steps, longer than
-  the whole tiny run, so the EMA would still be mostly the initial network), DDIM with few steps.
+- tiny preset (CPU, 64 px; ``configs/sdm/sdm_tiny.py``): the same code at 16 channels, 4 levels, 1 block, attention
+  at 16 and 8 px, 8 groups, EMA 0.99 instead of 0.9999 (the EMA restarts at the fine-tune, so its window
+  must be shorter than the 300-iteration fine-tune, or the guided sampler mixes in an unconditional
+  prediction the averaged weights never learnt), DDIM with 10 steps.
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ def test_configs_carry_the_official_settings():
     assert dict(paper["eval"]["sampler"]) == {"kind": "ddpm", "steps": 1000, "guidance": 1.5, "eta": 0.0}
     assert load_config("sdm", "celebamask_hq", "paper")["optimizer"]["lr"] == 2e-5
     tiny = load_config("sdm", "synthetic", "tiny")
-    assert tiny["eval"]["sampler"]["kind"] == "ddim" and tiny["model"]["ema_decay"] == 0.999
+    assert tiny["eval"]["sampler"]["kind"] == "ddim" and tiny["model"]["ema_decay"] == 0.99
 
 
 def test_finetune_drops_whole_label_maps_at_the_drop_rate():
