@@ -233,7 +233,7 @@ def test_list_shows_the_search_path_replaced_files_and_methods_without_presets(f
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert f"  2. plugin 'fakeplug' {fake_plugin}" in out
-    (missing,) = [line for line in out.splitlines() if "has no tiny preset" in line]
+    (missing,) = [line for line in out.splitlines() if "! toy has no tiny preset" in line]
     assert missing.strip() == (f"! toy has no tiny preset: toy/toy_tiny.py not found in the config search path "
                                f"(built-in {CONFIG_ROOT}; plugin 'fakeplug' {fake_plugin})")
     assert "Traceback" not in out and "plugins that failed to load" not in out
