@@ -100,7 +100,7 @@ def check_override_types(cfg: Mapping[str, Any]) -> None:
         example = old if not isinstance(old, str) else f"'{old}'"
         got = "a decimal number" if isinstance(new, float) else _kind(new)
         raise ConfigError(f"--set {key}={shown}: {key} takes {_kind(old)} (the config's value is {example}), "
-                          f"not {got}; give e.g. --set {key}={example}")
+                          f"not {got}; give e.g. --set {key}={example}.")
 
 
 # -- values the trainer reads ------------------------------------------------------------------------

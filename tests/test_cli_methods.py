@@ -188,7 +188,7 @@ def test_run_stops_before_training_when_the_protocol_cannot_score(tmp_path, monk
     tree = write_coco_spade(tmp_path / "coco")
     out = tmp_path / "out"
     assert main(["run", "--methods", "spade", "--dataset", "coco_stuff", "--data-root", str(tree), "--iters", "1",
-                 "--out", str(out), "--no-progress"]) == 2
+                 "--set", "train.batch_size=1", "--out", str(out), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert "--inception-weights" in err and "\n" not in err  # the first missing piece is named
     assert not (out / "runs").exists()

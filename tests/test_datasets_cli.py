@@ -494,7 +494,7 @@ def test_missing_partition_file_is_named(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.parametrize("dataset, write, override, needle", [
     ("folder", fx.write_folder, "data.load_size=10", "data.load_size (10)"),
-    ("cityscapes", fx.write_cityscapes, "data.splits={'train': {'images': 'x'}}", "only the folder dataset"),
+    ("cityscapes", fx.write_cityscapes, "data.splits={'train': {'images': 'x'}}", "data.splits"),
 ])
 def test_data_settings_that_cannot_work_are_one_sentence(dataset, write, override, needle, tmp_path, capsys):
     root = write(tmp_path / "data")
