@@ -13,6 +13,7 @@ with and without it.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import csv
 import io
@@ -75,7 +76,17 @@ def init_distributed(device: str | None = None) -> DistInfo:
     if not dist.is_initialized():
         use_cuda = torch.cuda.is_available() and device != "cpu"
         dist.init_process_group("nccl" if use_cuda else "gloo")
+        atexit.register(close_distributed)
     return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def close_distributed() -> None:
+    """Leave the process group (a no-op outside one or once left). :func:`init_distributed` registers it to run at
+    exit: a process that ends with the group still open tears gloo's worker threads down during interpreter
+    finalization, and one of them aborts the process (``terminate called without an active exception``,
+    SIGABRT) even though training finished."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 # -- stopping on request (a scheduler's signal) -------------------------------------------------------
