@@ -55,10 +55,14 @@ class Shapes(Dataset):
 
 @pytest.mark.slow
 def test_training_improves_miou():
+    before_threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    val = Shapes(8, seed=1)
-    untrained = fit_segmenter(Shapes(16, seed=0), 3, None, SegmenterTraining(iters=0, **TINY))
-    trained = fit_segmenter(Shapes(16, seed=0), 3, None, SegmenterTraining(iters=80, lr=3e-3, **TINY))
+    try:
+        val = Shapes(8, seed=1)
+        untrained = fit_segmenter(Shapes(16, seed=0), 3, None, SegmenterTraining(iters=0, **TINY))
+        trained = fit_segmenter(Shapes(16, seed=0), 3, None, SegmenterTraining(iters=80, lr=3e-3, **TINY))
+    finally:
+        torch.set_num_threads(before_threads)  # the tests after this one keep the session's thread count
     before = evaluate_segmenter(untrained, val, ignore_index=None)["mIoU"]
     after = evaluate_segmenter(trained, val, ignore_index=None)["mIoU"]
     assert after > before + 0.3 and after > 0.6, (before, after)

@@ -192,8 +192,16 @@ def test_a_task_requeued_mid_training_finishes_with_the_weights_of_a_straight_ru
     assert manifest["executor"]["restarts"] == 1 and manifest["iterations"] == {"main": 30}
     iterations = [row.split(",")[1] for row in (Path(task.run_dir) / "train_log.csv").read_text().split()[1:]]
     assert iterations == [str(i) for i in range(2, 31, 2)]  # every logged iteration once, none lost
-    # the uninterrupted run: inline, in this process, at the same thread count (the same run id)
-    assert main(["run", *common, "--out", str(straight)]) == 0
+    threads = json.loads((Path(task.run_dir) / "config.json").read_text())["threads"]
+    assert threads == 2  # --cpus-per-run 2: the task trained with two threads, whatever this machine has
+    # the uninterrupted run: inline, in this process, pinned to the task's thread count (the same run id),
+    # whatever thread count this process was left at by the tests before
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        assert main(["run", *common, "--out", str(straight)]) == 0
+    finally:
+        torch.set_num_threads(before)
     (run_dir,) = (straight / "runs" / "synthetic" / "pix2pix").iterdir()
     assert run_dir.name == Path(task.run_dir).name and ref
     a, b = _weights(run_dir), _weights(Path(task.run_dir))
